@@ -9,6 +9,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -152,11 +153,45 @@ func (s *Server) Config() Config { return s.cfg }
 // and serves until ctx is cancelled; then it stops accepting, lets requests
 // in flight finish (up to 10 s) and returns.
 func (s *Server) Run(ctx context.Context) error {
+	var tcfg *tls.Config
+	switch s.cfg.TLS.Mode {
+	case "files":
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+		}
+		tcfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	case "acme":
+		// Automatic certificates (certmagic) come with the operations
+		// work; until then refuse rather than serve plain HTTP where the
+		// operator asked for HTTPS.
+		return errors.New(`tls.mode "acme" is not available in this version: use "files" with your certificate, or "off" behind a reverse proxy`)
+	}
 	ln, err := net.Listen("tcp", s.cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Server.Addr, err)
 	}
+	if tcfg != nil {
+		ln = tls.NewListener(ln, tcfg)
+		go s.redirectHTTP(ctx)
+	}
 	return s.Serve(ctx, ln)
+}
+
+// redirectHTTP answers plain HTTP on tls.http_addr with a redirect to the
+// HTTPS base URL (same path), so people typing the bare name get the site.
+func (s *Server) redirectHTTP(ctx context.Context) {
+	hs := &http.Server{Addr: s.cfg.TLS.HTTPAddr, ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, s.link(r.URL.Path, r.URL.Query()), http.StatusMovedPermanently)
+		})}
+	go func() {
+		<-ctx.Done()
+		_ = hs.Close()
+	}()
+	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Warn("plain HTTP redirect listener", "addr", s.cfg.TLS.HTTPAddr, "err", err)
+	}
 }
 
 // Serve is Run on an existing listener.

@@ -144,8 +144,10 @@ func (c *catalog) localize(lang, id string, data map[string]any, count any) stri
 	if l == nil {
 		l = c.localizers["en"]
 	}
-	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, PluralCount: count})
-	if err != nil || s == "" {
+	// go-i18n reports an error but still returns the text when a language
+	// lacks a plural form; only an empty answer means the id is unknown.
+	s, _ := l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, PluralCount: count})
+	if s == "" {
 		return id
 	}
 	return s
