@@ -53,7 +53,7 @@ func TestLockDir(t *testing.T) {
 
 	t.Run("ErrLockedOtherProcess", func(t *testing.T) {
 		dir := t.TempDir()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLockDirHelperProcess$")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "DARAPORT_LOCK_HELPER_DIR="+dir)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
@@ -89,20 +89,21 @@ func TestLockDir(t *testing.T) {
 	})
 }
 
-// TestLockDirHelperProcess is not a test: TestLockDir runs the test binary
-// with it to hold a lock from another process until its stdin closes.
-func TestLockDirHelperProcess(t *testing.T) {
-	dir := os.Getenv("DARAPORT_LOCK_HELPER_DIR")
-	if dir == "" {
-		t.Skip("helper process for TestLockDir")
+// TestMain lets TestLockDir re-run the test binary as a second process that
+// holds a lock until its stdin closes (DARAPORT_LOCK_HELPER_DIR set).
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("DARAPORT_LOCK_HELPER_DIR"); dir != "" {
+		release, err := LockDir(dir)
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Stdout.WriteString("locked\n")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		if err := release(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	release, err := LockDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Stdout.WriteString("locked\n")
-	bufio.NewReader(os.Stdin).ReadString('\n')
-	if err := release(); err != nil {
-		t.Fatal(err)
-	}
+	os.Exit(m.Run())
 }
