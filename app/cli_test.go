@@ -355,3 +355,54 @@ func mustKey(t *testing.T, file []byte) []byte {
 	}
 	return k
 }
+
+// TestCLIDemo starts `daraport demo` and signs in with an account it prints.
+func TestCLIDemo(t *testing.T) {
+	addr := freeAddr(t)
+	cmd := exec.Command(buildBinary(t), "demo", "--data", t.TempDir(), "--addr", addr)
+	cmd.Env = cleanEnv()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &out}, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	var res *http.Response
+	var err error
+	for i := 0; i < 500; i++ {
+		if res, err = http.Get("http://" + addr + "/api/v1/practitioners"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]any
+	json.NewDecoder(res.Body).Decode(&list)
+	res.Body.Close()
+	if len(list) != 2 {
+		t.Fatalf("demo lists %d practitioners, want 2", len(list))
+	}
+	mu.Lock()
+	printed := out.String()
+	mu.Unlock()
+	if !strings.Contains(printed, "admin@demo.daraport.test") || !strings.Contains(printed, demoPassword) {
+		t.Fatalf("demo did not print its accounts: %q", printed)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader("email=admin%40demo.daraport.test&password="+demoPassword))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("demo admin sign-in: %d", res.StatusCode)
+	}
+}

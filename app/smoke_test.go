@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,5 +29,48 @@ func TestSmokeLoginAndHome(t *testing.T) {
 	}
 	if !strings.Contains(ts.get(t, c, "/").Body, "Hello, Ada Admin") {
 		t.Error("no greeting")
+	}
+}
+
+func TestAPIPractitionersPaging(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for i := 0; i < 5; i++ {
+		ts.addUser(t, "dr"+string(rune('a'+i))+"@example.org", "Doctor "+string(rune('A'+i)), store.RolePractitioner, "")
+	}
+	res := ts.api(t, "GET", "/api/v1/practitioners", "", nil)
+	var all []apiPractitioner
+	if err := json.Unmarshal([]byte(res.Body), &all); err != nil || len(all) != 5 {
+		t.Fatalf("without limit: %d entries (%v)", len(all), err)
+	}
+	var seen []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+		res = ts.api(t, "GET", "/api/v1/practitioners?limit=2&cursor="+cursor, "", nil)
+		var page struct {
+			Practitioners []apiPractitioner `json:"practitioners"`
+			Next          string            `json:"next"`
+		}
+		if err := json.Unmarshal([]byte(res.Body), &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Practitioners {
+			seen = append(seen, p.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if len(seen) != 5 {
+		t.Fatalf("paging saw %d entries", len(seen))
+	}
+	for _, bad := range []string{"limit=0", "limit=x", "limit=5000", "limit=2&cursor=bm9wZQ", "limit=2&cursor=!!"} {
+		res = ts.api(t, "GET", "/api/v1/practitioners?"+bad, "", nil)
+		if res.StatusCode != 400 || !strings.Contains(res.Body, `"code":"bad_request"`) {
+			t.Errorf("%s: %d %s", bad, res.StatusCode, res.Body)
+		}
 	}
 }
