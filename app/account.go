@@ -242,8 +242,8 @@ func (s *Server) handleTOTPEnable(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok, _ := checkPassword(a.User.PasswordHash, r.PostFormValue("current")); !ok {
 		p.fail("current", "error.bad_password")
-	}
-	if ok, _ := s.validTOTP(a.User.ID, secret, r.PostFormValue("code")); !ok {
+	} else if ok, _ := s.validTOTP(a.User.ID, secret, r.PostFormValue("code")); !ok {
+		// The code is checked (and spent) only once the password is right.
 		p.fail("code", "error.bad_totp")
 	}
 	if p.failed() {
@@ -280,20 +280,21 @@ func (s *Server) handleTOTPDisable(w http.ResponseWriter, r *http.Request) {
 	p := &totpPage{Page: s.newPage(w, r, "totp.title"), Enabled: true}
 	if ok, _ := checkPassword(a.User.PasswordHash, r.PostFormValue("current")); !ok {
 		p.fail("current", "error.bad_password")
-	}
-	ok, err := s.checkTOTP(ctx, a.User.ID, r.PostFormValue("code"))
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if !ok {
-		p.fail("code", "error.bad_totp")
+	} else {
+		ok, err := s.checkTOTP(ctx, a.User.ID, r.PostFormValue("code"))
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		if !ok {
+			p.fail("code", "error.bad_totp")
+		}
 	}
 	if p.failed() {
 		s.render(w, r, http.StatusUnprocessableEntity, "totp", p)
 		return
 	}
-	err = s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.SetTOTP(ctx, a.User.ID, "", false); err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -258,3 +260,88 @@ func htmlUnescape(s string) string {
 	r := strings.NewReplacer("&#34;", `"`, "&quot;", `"`, "&#39;", "'", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&#43;", "+")
 	return r.Replace(s)
 }
+
+// clientLang is client with the language cookie set, so anonymous pages come
+// in lang whatever the server's default.
+func (ts *testServer) clientLang(t testing.TB, lang string) *http.Client {
+	t.Helper()
+	c := ts.client(t)
+	u, err := url.Parse(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: "lang", Value: lang, Path: "/"}})
+	return c
+}
+
+var tableNameRe = regexp.MustCompile(`^[a-z_]+$`)
+
+// rows counts the rows of a table (optionally with a WHERE clause and its
+// arguments), read straight from the database file: tests use it to show
+// that a refused request wrote nothing.
+func (ts *testServer) rows(t testing.TB, table string, where ...any) int {
+	t.Helper()
+	if !tableNameRe.MatchString(table) {
+		t.Fatalf("rows: bad table name %q", table)
+	}
+	db, err := sql.Open("sqlite", "file:"+ts.db.Path()+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, args := "SELECT count(*) FROM "+table, []any(nil)
+	if len(where) > 0 {
+		q += " WHERE " + where[0].(string)
+		args = where[1:]
+	}
+	var n int
+	if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("rows %s: %v", table, err)
+	}
+	return n
+}
+
+var mainRe = regexp.MustCompile(`(?s)<main[^>]*>(.*)</main>`)
+
+// mainOf returns the content of a page's <main> element ("" if none).
+func mainOf(body string) string {
+	m := mainRe.FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+var altchaAttrRe = regexp.MustCompile(`data-altcha="([^"]*)"`)
+
+// captchaSolution reads the captcha of a form page (the data-altcha
+// attribute) and solves it as the browser script does.
+func captchaSolution(t testing.TB, body string) url.Values {
+	t.Helper()
+	m := altchaAttrRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no data-altcha attribute in the page")
+	}
+	payload, err := solveAltcha(htmlUnescape(m[1]))
+	if err != nil || payload == "" {
+		t.Fatalf("solve captcha: %v", err)
+	}
+	return url.Values{"altcha": {payload}, "captcha_token": {hiddenValue(t, body, "captcha_token")}}
+}
+
+// text returns message id of the lang catalogue, failing the test when that
+// catalogue lacks it (a missing message would render as its id).
+func (ts *testServer) text(t testing.TB, lang, id string, args ...any) string {
+	t.Helper()
+	if !ts.srv.i18n.ids[lang][id] {
+		t.Fatalf("the %s catalogue has no message %q", lang, id)
+	}
+	return ts.srv.i18n.T(lang, id, args...)
+}
+
+// hasCatalogue tells whether the lang catalogue holds message id (the fr, de
+// and es catalogues are written after the English one).
+func (ts *testServer) hasCatalogue(lang, id string) bool { return ts.srv.i18n.ids[lang][id] }
+
+// pageHas tells whether an HTML page shows text (compared unescaped).
+func pageHas(body, text string) bool { return strings.Contains(html.UnescapeString(body), text) }
