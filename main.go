@@ -4,7 +4,7 @@
 //	daraport serve [--config FILE] [--data DIR] [--addr HOST:PORT]
 //	daraport demo [--data DIR] [--addr HOST:PORT]
 //	daraport version
-//	daraport user add --email E --name N --role R [--practice P] [--data DIR]   (password on stdin)
+//	daraport user add --email E --name N --role R [--practice P] [--org O] [--data DIR]   (password on stdin)
 //	daraport token add --email E [--data DIR]
 //	daraport backup [--data DIR] [--with-key] FILE
 //	daraport restore [--data DIR] FILE
@@ -222,6 +222,7 @@ func cmdUserAdd(args []string, stdin io.Reader, stdout io.Writer) error {
 	name := fs.String("name", "", "full name")
 	role := fs.String("role", "", "patient, secretary, practitioner, org_admin, affiliate or admin")
 	practice := fs.String("practice", "", "practice id (secretaries; optional for practitioners)")
+	org := fs.String("org", "", "organization id (org_admin; a new organization when absent)")
 	locale := fs.String("locale", "", "fr, en, de or es")
 	data := fs.String("data", "", "data directory")
 	file := fs.String("config", "", "configuration file")
@@ -250,13 +251,16 @@ func cmdUserAdd(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	uid, pid, err := app.AddUser(ctx, db, cfg, app.UserSpec{Email: *email, Name: *name, Role: *role, PracticeID: *practice, Password: pw, Locale: *locale})
+	uid, pid, err := app.AddUser(ctx, db, cfg, app.UserSpec{Email: *email, Name: *name, Role: *role, PracticeID: *practice, Password: pw, Locale: *locale, OrganizationID: *org})
 	if err != nil {
 		return err
 	}
 	out := map[string]string{"user_id": uid}
-	if *role == "practitioner" || *role == "secretary" {
+	switch *role {
+	case "practitioner", "secretary":
 		out["practice_id"] = pid
+	case "org_admin":
+		out["organization_id"] = pid
 	}
 	return json.NewEncoder(stdout).Encode(out)
 }

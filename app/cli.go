@@ -13,14 +13,17 @@ import (
 type UserSpec struct {
 	Email, Name, Role, PracticeID, Password string
 	Locale                                  string
+	OrganizationID                          string // org_admin: the organization (a new one when empty)
 }
 
 // AddUser creates an account from the command line: the operator vouches for
 // it, so the address counts as verified and the API may be used before the
 // first interactive sign-in (where consent is asked). A practitioner gets a
 // verified practice (or joins --practice); a secretary joins --practice.
-// It returns the user id and, for practice roles, the practice id. An admin
-// created here completes the first-run setup.
+// An org_admin administers --org, or a new organization named after them.
+// It returns the user id and, for practice roles, the practice id (for an
+// org_admin, the organization id). An admin created here completes the
+// first-run setup.
 func AddUser(ctx context.Context, db *store.DB, cfg Config, spec UserSpec) (userID, practiceID string, err error) {
 	spec.Email = strings.TrimSpace(spec.Email)
 	if _, msg := cleanEmail(spec.Email); msg != "" {
@@ -73,6 +76,21 @@ func AddUser(ctx context.Context, db *store.DB, cfg Config, spec UserSpec) (user
 		m := &store.Membership{UserID: u.ID, Role: spec.Role}
 		if spec.Role == store.RolePractitioner || spec.Role == store.RoleSecretary {
 			m.PracticeID = practiceID
+		}
+		if spec.Role == store.RoleOrgAdmin {
+			if spec.OrganizationID != "" {
+				if _, err := tx.FindOrganizationByID(ctx, spec.OrganizationID); err != nil {
+					return fmt.Errorf("no organization with id %q", spec.OrganizationID)
+				}
+				m.OrganizationID = spec.OrganizationID
+			} else {
+				o := &store.Organization{Name: name}
+				if err := tx.CreateOrganization(ctx, o); err != nil {
+					return err
+				}
+				m.OrganizationID = o.ID
+			}
+			practiceID = m.OrganizationID
 		}
 		if err := tx.AddMembership(ctx, m); err != nil {
 			return err

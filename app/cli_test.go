@@ -406,3 +406,23 @@ func TestCLIDemo(t *testing.T) {
 		t.Fatalf("demo admin sign-in: %d", res.StatusCode)
 	}
 }
+
+func TestCLIOrgAdmin(t *testing.T) {
+	dir := t.TempDir()
+	js, errOut, code := cli(t, "correct horse battery staple\n", nil, "user", "add", "--data", dir, "--email", "org@example.org", "--name", "Clinique Azur", "--role", "org_admin")
+	if code != 0 {
+		t.Fatalf("org_admin add: %s", errOut)
+	}
+	var ids map[string]string
+	if err := json.Unmarshal([]byte(js), &ids); err != nil || ids["organization_id"] == "" {
+		t.Fatalf("printed %q", js)
+	}
+	_, errOut, code = cli(t, "correct horse battery staple\n", nil, "user", "add", "--data", dir, "--email", "org2@example.org", "--name", "Second Admin", "--role", "org_admin", "--org", ids["organization_id"])
+	if code != 0 {
+		t.Fatalf("joining org: %s", errOut)
+	}
+	_, errOut, code = cli(t, "correct horse battery staple\n", nil, "user", "add", "--data", dir, "--email", "org3@example.org", "--name", "Third Admin", "--role", "org_admin", "--org", "nope")
+	if code != 1 || !strings.Contains(errOut, "no organization") {
+		t.Fatalf("unknown org: %d %q", code, errOut)
+	}
+}

@@ -72,6 +72,7 @@ type portalPage struct {
 	Practices     []*store.Practice
 	Verifications []*store.Verification
 	Organizations []*store.Organization
+	OrgPractices  map[string][]*store.Practice // organization id → its practices
 }
 
 func (s *Server) practicesOf(ctx context.Context, a *Actor, roles ...string) ([]*store.Practice, error) {
@@ -110,7 +111,7 @@ func (s *Server) handleSecretaryHome(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleOrgHome(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	a := actorFrom(r)
-	p := &portalPage{Page: s.newPage(w, r, "org.title")}
+	p := &portalPage{Page: s.newPage(w, r, "org.title"), OrgPractices: map[string][]*store.Practice{}}
 	for _, m := range a.Memberships {
 		if m.Role != store.RoleOrgAdmin || m.OrganizationID == "" {
 			continue
@@ -120,7 +121,13 @@ func (s *Server) handleOrgHome(w http.ResponseWriter, r *http.Request) {
 			s.error(w, r, err)
 			return
 		}
+		list, err := s.db.FindPractices(ctx, store.PracticeFilter{OrganizationID: o.ID})
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
 		p.Organizations = append(p.Organizations, o)
+		p.OrgPractices[o.ID] = list
 	}
 	s.render(w, r, http.StatusOK, "org", p)
 }

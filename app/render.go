@@ -211,7 +211,8 @@ func (s *Server) menu(p *Page) []MenuSection {
 	if a.Has(store.RoleAdmin) {
 		out = append(out, MenuSection{Title: p.T("menu.admin"), Items: []MenuItem{
 			item("menu.admin_home", "/admin"), item("menu.admin_users", "/admin/users"),
-			item("menu.admin_verifications", "/admin/verifications"), item("menu.admin_audit", "/admin/audit"),
+			item("menu.admin_verifications", "/admin/verifications"), item("menu.admin_orgs", "/admin/organizations"),
+			item("menu.admin_audit", "/admin/audit"),
 			item("menu.admin_outbox", "/admin/outbox"), item("menu.admin_messages", "/admin/messages"),
 		}})
 	}

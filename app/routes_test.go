@@ -107,6 +107,14 @@ func routeMatrix() []matrixRow {
 		{route: "GET /admin/verifications/{id}", perm: PermAdmin, path: "/admin/verifications/{verification}", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
 		{route: "POST /admin/verifications/{id}/approve", perm: PermAdmin, path: "/admin/verifications/{approve}/approve", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
 		{route: "POST /admin/verifications/{id}/reject", perm: PermAdmin, path: "/admin/verifications/{reject}/reject", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
+		{route: "GET /admin/organizations", perm: PermAdmin, path: "/admin/organizations", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok", check: checkAdminOrgs},
+		{route: "POST /admin/organizations", perm: PermAdmin, path: "/admin/organizations", form: url.Values{"name": {"Matrix Network"}, "kind": {"network"}},
+			want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
+		{route: "GET /admin/organizations/{id}", perm: PermAdmin, path: "/admin/organizations/{organization}", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
+		{route: "POST /admin/organizations/{id}/practices", perm: PermAdmin, path: "/admin/organizations/{organization}/practices", form: url.Values{"op": {"add"}, "practice_id": {"{practiceB}"}},
+			want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
+		{route: "POST /admin/organizations/{id}/admins", perm: PermAdmin, path: "/admin/organizations/{organization}/admins", form: url.Values{"op": {"add"}, "email": {"throwaway@example.org"}},
+			want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
 		{route: "GET /admin/audit", perm: PermAdmin, path: "/admin/audit", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
 		{route: "GET /admin/outbox", perm: PermAdmin, path: "/admin/outbox", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
 		{route: "GET /admin/outbox/{id}", perm: PermAdmin, path: "/admin/outbox/{outbox}", want: "login forbidden forbidden forbidden forbidden forbidden forbidden forbidden ok"},
@@ -280,12 +288,17 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 		if err := tx.CreateOrganization(ctx, o); err != nil {
 			return err
 		}
+		f.ids["organization"] = o.ID
+		if err := tx.SetPracticeOrganization(ctx, f.users["proA"].PracticeID, o.ID); err != nil {
+			return err
+		}
 		return tx.AddMembership(ctx, &store.Membership{UserID: f.users["org"].ID, Role: store.RoleOrgAdmin, OrganizationID: o.ID})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	throwaway := ts.addUser(t, "throwaway@example.org", "Tom Throwaway", store.RolePatient, "")
+	f.ids["practiceB"] = f.users["proB"].PracticeID
 	f.ids["patient"] = f.users["patient"].ID
 	f.ids["throwaway"] = throwaway.ID
 	f.ids["verification"], f.ids["doc"] = ts.addApplication(t, f.users["patient"], "Cabinet Patient", f.proof)
@@ -384,6 +397,15 @@ func TestRouteMatrix(t *testing.T) {
 			if strings.Contains(path, "{") {
 				t.Fatalf("path %q names an unknown fixture id", path)
 			}
+			form := url.Values{}
+			for k, vs := range row.form {
+				for _, v := range vs {
+					for name, id := range f.ids {
+						v = strings.ReplaceAll(v, "{"+name+"}", id)
+					}
+					form.Add(k, v)
+				}
+			}
 			logout := row.route == "POST /logout"
 			if logout {
 				f.signInSecond(t)
@@ -398,7 +420,7 @@ func TestRouteMatrix(t *testing.T) {
 			for i, p := range personas {
 				fns[i] = func() error {
 					var err error
-					results[i], err = f.request(method, path, row.form, p, api, logout, anon)
+					results[i], err = f.request(method, path, form, p, api, logout, anon)
 					return err
 				}
 			}
@@ -632,8 +654,23 @@ func checkPractices(t *testing.T, f *matrixFixture, persona string, res response
 }
 
 func checkOrg(t *testing.T, f *matrixFixture, persona string, res response) {
-	if res.StatusCode == http.StatusOK && !pageHas(res.Body, f.orgName) {
+	if res.StatusCode != http.StatusOK {
+		return
+	}
+	if !pageHas(res.Body, f.orgName) {
 		t.Errorf("/org as %s: the organization %q is not listed", persona, f.orgName)
+	}
+	if !pageHas(res.Body, "Alba Practice") {
+		t.Errorf("/org as %s: practice A of the organization is not listed", persona)
+	}
+	if pageHas(res.Body, "Bruno Practice") {
+		t.Errorf("/org as %s: practice B, outside the organization, is listed", persona)
+	}
+}
+
+func checkAdminOrgs(t *testing.T, f *matrixFixture, persona string, res response) {
+	if persona == "admin" && !pageHas(res.Body, f.orgName) {
+		t.Errorf("/admin/organizations: %q not listed", f.orgName)
 	}
 }
 

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -72,5 +74,58 @@ func TestAPIPractitionersPaging(t *testing.T) {
 		if res.StatusCode != 400 || !strings.Contains(res.Body, `"code":"bad_request"`) {
 			t.Errorf("%s: %d %s", bad, res.StatusCode, res.Body)
 		}
+	}
+}
+
+func TestOrganizations(t *testing.T) {
+	ts := newTestServer(t, nil)
+	admin := ts.addUser(t, "admin@example.org", "Ada Admin", store.RoleAdmin, "")
+	pro := ts.addUser(t, "pro@example.org", "Paula Pro", store.RolePractitioner, "")
+	other := ts.addUser(t, "other@example.org", "Otto Other", store.RolePractitioner, "")
+	boss := ts.addUser(t, "boss@example.org", "Bea Boss", store.RolePatient, "")
+	c := ts.client(t)
+	ts.login(t, c, admin)
+
+	res := ts.post(t, c, "/admin/organizations", url.Values{"name": {"Clinique Azur"}, "kind": {"castle"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(res.Body, "Please choose one of the proposed kinds.") {
+		t.Fatalf("bad kind: %d", res.StatusCode)
+	}
+	if orgs, _ := ts.db.FindOrganizations(context.Background()); len(orgs) != 0 {
+		t.Fatal("an organization was written for a bad kind")
+	}
+	res = ts.post(t, c, "/admin/organizations", url.Values{"name": {"Clinique Azur"}, "kind": {"clinic"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", res.StatusCode, res.Body)
+	}
+	orgPath := res.Header.Get("Location")
+	orgID := strings.TrimPrefix(orgPath, "/admin/organizations/")
+	if res = ts.post(t, c, orgPath+"/practices", url.Values{"op": {"add"}, "practice_id": {pro.PracticeID}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add practice: %d", res.StatusCode)
+	}
+	res = ts.post(t, c, orgPath+"/admins", url.Values{"op": {"add"}, "email": {"nobody@example.org"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(res.Body, "No account uses this e-mail address.") {
+		t.Fatalf("unknown admin e-mail: %d", res.StatusCode)
+	}
+	if res = ts.post(t, c, orgPath+"/admins", url.Values{"op": {"add"}, "email": {boss.Email}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add admin: %d", res.StatusCode)
+	}
+	bc := ts.client(t)
+	ts.login(t, bc, boss)
+	page := ts.get(t, bc, "/org")
+	if page.StatusCode != 200 || !strings.Contains(page.Body, "Clinique Azur") || !strings.Contains(page.Body, "Paula Pro") || strings.Contains(page.Body, "Otto Other") {
+		t.Fatalf("/org for the org admin: %d", page.StatusCode)
+	}
+	// A practice in another organization cannot be taken over.
+	res = ts.post(t, c, "/admin/organizations", url.Values{"name": {"Réseau Sud"}, "kind": {"network"}})
+	second := res.Header.Get("Location")
+	if res = ts.post(t, c, second+"/practices", url.Values{"op": {"add"}, "practice_id": {pro.PracticeID}}); res.StatusCode != http.StatusConflict {
+		t.Fatalf("practice taken from another organization: %d", res.StatusCode)
+	}
+	if res = ts.post(t, c, orgPath+"/practices", url.Values{"op": {"remove"}, "practice_id": {other.PracticeID}}); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("removing a practice that is not in it: %d", res.StatusCode)
+	}
+	entries, _ := ts.db.FindAudit(context.Background(), store.AuditFilter{ObjectID: orgID})
+	if len(entries) != 3 {
+		t.Fatalf("audit has %d entries for the organization, want 3 (created, practice, admin)", len(entries))
 	}
 }

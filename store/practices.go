@@ -72,8 +72,9 @@ func (tx *Tx) FindPracticeByID(ctx context.Context, id string) (*Practice, error
 
 // PracticeFilter selects practices.
 type PracticeFilter struct {
-	Status string // "" for any
-	IDs    []string
+	Status         string // "" for any
+	IDs            []string
+	OrganizationID string
 }
 
 // FindPractices returns practices matching f, by name.
@@ -82,6 +83,10 @@ func (db *DB) FindPractices(ctx context.Context, f PracticeFilter) ([]*Practice,
 	if f.Status != "" {
 		where = append(where, "status = ?")
 		args = append(args, f.Status)
+	}
+	if f.OrganizationID != "" {
+		where = append(where, "organization_id = ?")
+		args = append(args, f.OrganizationID)
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
@@ -147,12 +152,58 @@ func (tx *Tx) CreateOrganization(ctx context.Context, o *Organization) error {
 
 // FindOrganizationByID returns the organization, or ErrNotFound.
 func (db *DB) FindOrganizationByID(ctx context.Context, id string) (*Organization, error) {
+	return findOrganizationByID(ctx, db.read, id)
+}
+
+// FindOrganizationByID returns the organization inside the transaction, or ErrNotFound.
+func (tx *Tx) FindOrganizationByID(ctx context.Context, id string) (*Organization, error) {
+	return findOrganizationByID(ctx, tx, id)
+}
+
+func findOrganizationByID(ctx context.Context, q queryer, id string) (*Organization, error) {
 	var o Organization
 	var c int64
-	err := db.read.QueryRowContext(ctx, "SELECT id, name, kind, created_at FROM organizations WHERE id = ?", id).Scan(&o.ID, &o.Name, &o.Kind, &c)
+	err := q.QueryRowContext(ctx, "SELECT id, name, kind, created_at FROM organizations WHERE id = ?", id).Scan(&o.ID, &o.Name, &o.Kind, &c)
 	if err != nil {
 		return nil, formatError(err)
 	}
 	o.CreatedAt = time.Unix(c, 0).UTC()
 	return &o, nil
+}
+
+// FindOrganizations returns every organization, by name.
+func (db *DB) FindOrganizations(ctx context.Context) ([]*Organization, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT id, name, kind, created_at FROM organizations ORDER BY name COLLATE NOCASE, id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Organization
+	for rows.Next() {
+		var o Organization
+		var c int64
+		if err := rows.Scan(&o.ID, &o.Name, &o.Kind, &c); err != nil {
+			return nil, err
+		}
+		o.CreatedAt = time.Unix(c, 0).UTC()
+		out = append(out, &o)
+	}
+	return out, rows.Err()
+}
+
+// SetPracticeOrganization puts a practice in an organization, or takes it
+// out with orgID "". Returns ErrNotFound for an unknown practice.
+func (tx *Tx) SetPracticeOrganization(ctx context.Context, practiceID, orgID string) error {
+	var org any
+	if orgID != "" {
+		org = orgID
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE practices SET organization_id = ?, updated_at = ? WHERE id = ?", org, tx.now.Unix(), practiceID)
+	if err != nil {
+		return formatError(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
