@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/sessions"
+
 	"daraport/store"
 )
 
@@ -79,6 +81,9 @@ type Server struct {
 	captcha *captcha
 	keys    secrets
 	dummy   string // a password hash checked for unknown accounts, so timing tells nothing
+	cookies *sessions.CookieStore
+	zones   sync.Map // time zone name → *time.Location
+	bufs    sync.Pool
 	started time.Time
 	setupOK atomic.Bool
 	setupMu sync.Mutex
@@ -133,9 +138,8 @@ func New(cfg Config, db *store.DB, templatesFS, assetsFS fs.FS, opts ...Option) 
 	if s.keys, err = loadSecrets(ctx, db); err != nil {
 		return nil, err
 	}
-	if s.dummy, err = hashPassword("daraport-timing-equaliser"); err != nil {
-		return nil, err
-	}
+	s.dummy = dummyHash
+	s.cookies = s.newCookieStore()
 	s.limits = newLimiters(s.now, cfg.Security.LoginAttempts, cfg.Security.APIRate)
 	s.captcha = newCaptcha(s.keys.captcha, s.now)
 	s.routes = s.routeTable()

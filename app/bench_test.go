@@ -24,10 +24,10 @@ package app
 // the target is met; if only the handler number does, it is not shown.
 //
 // Both also report req/CPU-s: requests per second of CPU the test process
-// used (client, server and GC together) while the timer ran. On a shared
-// machine where other work steals the cores, req/s swings from run to run;
-// req/CPU-s does much less, and ×2 (with -cpu 2) estimates req/s with both
-// cores free for this process.
+// used (client, server and GC together) while the timer ran. This machine is
+// shared, and other work steals cores: req/s ÷ req/CPU-s is how many cores
+// the run actually got (2 when it had the machine to itself), which tells a
+// slow run apart from a slow program.
 
 import (
 	"bufio"

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -21,13 +22,29 @@ const (
 	argonKeyLen  = 32
 )
 
+// dummyHash is checked for unknown accounts so that sign-in takes as long
+// for them as for real ones. It is a constant with the same parameters as
+// real hashes: computing it at start would cost 19 MiB and ~100 ms.
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$ZGFyYXBvcnQtZHVtbXkhIQ$J+Fo1o1p8OtIJPjxrDapjw3RYTDZ7ypCAgXCQik3InE"
+
+// argonSlots bounds how many argon2 computations run at once: each takes
+// 19 MiB, so a flood of sign-ins would otherwise need memory in proportion.
+// Waiting requests queue; their answers are padded to authFloor anyway.
+var argonSlots = make(chan struct{}, max(2, runtime.NumCPU()))
+
+func argonKey(pw, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	return argon2.IDKey(pw, salt, t, m, p, n)
+}
+
 // hashPassword returns an argon2id hash in the PHC string format.
 func hashPassword(pw string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -54,7 +71,10 @@ func checkPassword(hash, pw string) (bool, error) {
 	if err != nil {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	if m > 256*1024 || t > 16 || p == 0 || len(want) == 0 || len(want) > 64 {
+		return false, errBadHash // refuse hashes that would cost unbounded work
+	}
+	got := argonKey([]byte(pw), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

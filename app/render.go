@@ -136,10 +136,21 @@ func (s *Server) viewerLocation(u *store.User) *time.Location {
 	if u != nil && u.TimeZone != "" {
 		name = u.TimeZone
 	}
-	if loc, err := time.LoadLocation(name); err == nil {
-		return loc
+	return s.location(name)
+}
+
+// location returns the named zone, loaded once (time.LoadLocation reads and
+// parses the zone data on every call); UTC for an unknown name.
+func (s *Server) location(name string) *time.Location {
+	if v, ok := s.zones.Load(name); ok {
+		return v.(*time.Location)
 	}
-	return time.UTC
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = time.UTC
+	}
+	s.zones.Store(name, loc)
+	return loc
 }
 
 // render executes a page into a buffer, then writes it with status.
@@ -150,8 +161,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "base.html", data); err != nil {
+	buf, _ := s.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 256<<10 { // keep ordinary pages' buffers, drop huge ones
+			s.bufs.Put(buf)
+		}
+	}()
+	if err := t.ExecuteTemplate(buf, "base.html", data); err != nil {
 		s.log.Error("render", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -31,7 +31,9 @@ func withActor(r *http.Request, a *Actor) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), actorKey, a))
 }
 
-func (s *Server) cookieStore() *sessions.CookieStore {
+// newCookieStore is made once: every request decodes its cookie with it.
+// Its Options are never changed afterwards; each session gets its own copy.
+func (s *Server) newCookieStore() *sessions.CookieStore {
 	cs := sessions.NewCookieStore(s.keys.cookieHash, s.keys.cookieBlock)
 	cs.Options = &sessions.Options{Path: "/", HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode}
 	cs.MaxAge(int(s.cfg.Security.RememberLifetime.Duration / time.Second))
@@ -55,13 +57,14 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := tx.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}
-	cs := s.cookieStore()
-	cs.Options.MaxAge = 0
+	cs := s.cookies
+	opts := *cs.Options
+	opts.MaxAge = 0 // a browser-session cookie unless remembered
 	if remember {
-		cs.Options.MaxAge = int(life / time.Second)
+		opts.MaxAge = int(life / time.Second)
 	}
 	gs := sessions.NewSession(cs, sessionCookie)
-	gs.Options = cs.Options
+	gs.Options = &opts
 	gs.IsNew = true
 	gs.Values["t"] = token
 	if err := cs.Save(r, w, gs); err != nil {
@@ -82,7 +85,7 @@ func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) *Actor {
 	if err != nil || c.Value == "" {
 		return nil
 	}
-	gs, err := s.cookieStore().Get(r, sessionCookie)
+	gs, err := s.cookies.New(r, sessionCookie)
 	if err != nil {
 		s.clearSessionCookie(w)
 		return nil
