@@ -212,6 +212,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Catch up the nights the server missed before serving.
+	if err := s.roll(ctx, s.clock()); err != nil {
+		s.log.Error("planning roll at start", "err", err)
+	}
 	jobs := s.startJobs(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -16,8 +17,12 @@ type job struct {
 
 // jobs lists every scheduled job in one place.
 func (s *Server) jobs() []job {
+	h, m := 2, 30
+	fmt.Sscanf(s.cfg.Planning.RollAt, "%d:%d", &h, &m)
 	return []job{
 		{"sessions.cleanup", "@every 1h", s.cleanupSessions},
+		// The nightly roll; Serve also runs it at start to catch up.
+		{"planning.roll", fmt.Sprintf("%d %d * * *", m, h), s.roll},
 	}
 }
 

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -14,7 +16,8 @@ const (
 	PracticeRejected = "rejected"
 )
 
-// Practice is one practitioner's office (the seed's "officine").
+// Practice is one practitioner's office (the seed's "officine") with its
+// settings (seed 004's 17 items, structured).
 type Practice struct {
 	ID             string
 	Name           string
@@ -24,19 +27,111 @@ type Practice struct {
 	VerifiedAt     time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Settings
+	GeneratedAt  time.Time // the initial planning generation; zero before
+	PlannedUntil string    // last local day with slots (YYYY-MM-DD), "" before generation
 }
 
-const practiceColumns = "id, name, COALESCE(organization_id, ''), time_zone, status, verified_at, created_at, updated_at"
+// Settings are the practice settings a practitioner edits.
+type Settings struct {
+	Specialties         []string // main function first
+	Diplomas            []string
+	PaymentMeans        []string
+	Transport           []string
+	Access              []string
+	Languages           []string
+	VisitTypes          string
+	PhotoDocumentID     string
+	ConventionSector    string
+	Vitale              bool
+	PatientCanCancel    bool
+	CancelCutoffHours   int
+	SlotMinutes         int
+	HorizonDays         int
+	MinNoticeMinutes    int
+	MaxFuturePerPatient int
+	Address             string
+	PostalCode          string
+	City                string
+	Country             string
+	SecretaryPhone      string
+	BookingMode         string // free | allowlist
+	ReasonMode          string // free | table
+}
+
+// DefaultSettings are a new practice's settings.
+func DefaultSettings() Settings {
+	return Settings{Specialties: []string{}, Diplomas: []string{}, PaymentMeans: []string{}, Transport: []string{},
+		Access: []string{}, Languages: []string{}, PatientCanCancel: true, CancelCutoffHours: 24, SlotMinutes: 15,
+		HorizonDays: 90, MinNoticeMinutes: 60, MaxFuturePerPatient: 3, Country: "FR", BookingMode: "free", ReasonMode: "free"}
+}
+
+const practiceColumns = `id, name, COALESCE(organization_id, ''), time_zone, status, verified_at, created_at, updated_at,
+	specialties, diplomas, payment_means, transport, access, languages, visit_types, photo_document_id, convention_sector,
+	vitale, patient_can_cancel, cancel_cutoff_hours, slot_minutes, horizon_days, min_notice_minutes, max_future_per_patient,
+	address, postal_code, city, country, secretary_phone, booking_mode, reason_mode, generated_at, planned_until`
 
 func scanPractice(row interface{ Scan(...any) error }) (*Practice, error) {
 	var p Practice
-	var v sql.NullInt64
+	var v, g sql.NullInt64
 	var c, u int64
-	if err := row.Scan(&p.ID, &p.Name, &p.OrganizationID, &p.TimeZone, &p.Status, &v, &c, &u); err != nil {
+	var lists [6]string
+	st := &p.Settings
+	if err := row.Scan(&p.ID, &p.Name, &p.OrganizationID, &p.TimeZone, &p.Status, &v, &c, &u,
+		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4], &lists[5], &st.VisitTypes, &st.PhotoDocumentID, &st.ConventionSector,
+		&st.Vitale, &st.PatientCanCancel, &st.CancelCutoffHours, &st.SlotMinutes, &st.HorizonDays, &st.MinNoticeMinutes, &st.MaxFuturePerPatient,
+		&st.Address, &st.PostalCode, &st.City, &st.Country, &st.SecretaryPhone, &st.BookingMode, &st.ReasonMode, &g, &p.PlannedUntil); err != nil {
 		return nil, formatError(err)
 	}
-	p.VerifiedAt, p.CreatedAt, p.UpdatedAt = fromUnix(v), time.Unix(c, 0).UTC(), time.Unix(u, 0).UTC()
+	for i, dst := range []*[]string{&st.Specialties, &st.Diplomas, &st.PaymentMeans, &st.Transport, &st.Access, &st.Languages} {
+		*dst = []string{}
+		if err := json.Unmarshal([]byte(lists[i]), dst); err != nil {
+			return nil, fmt.Errorf("store: practice %s: damaged list: %w", p.ID, err)
+		}
+	}
+	p.VerifiedAt, p.CreatedAt, p.UpdatedAt, p.GeneratedAt = fromUnix(v), time.Unix(c, 0).UTC(), time.Unix(u, 0).UTC(), fromUnix(g)
 	return &p, nil
+}
+
+func jsonList(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+// UpdateSettings replaces the practice's settings (the caller validated them).
+// Returns ErrNotFound.
+func (tx *Tx) UpdateSettings(ctx context.Context, id string, st Settings) error {
+	res, err := tx.ExecContext(ctx, `UPDATE practices SET specialties = ?, diplomas = ?, payment_means = ?, transport = ?,
+		access = ?, languages = ?, visit_types = ?, photo_document_id = ?, convention_sector = ?, vitale = ?,
+		patient_can_cancel = ?, cancel_cutoff_hours = ?, slot_minutes = ?, horizon_days = ?, min_notice_minutes = ?,
+		max_future_per_patient = ?, address = ?, postal_code = ?, city = ?, country = ?, secretary_phone = ?,
+		booking_mode = ?, reason_mode = ?, updated_at = ? WHERE id = ?`,
+		jsonList(st.Specialties), jsonList(st.Diplomas), jsonList(st.PaymentMeans), jsonList(st.Transport), jsonList(st.Access),
+		jsonList(st.Languages), st.VisitTypes, st.PhotoDocumentID, st.ConventionSector, st.Vitale, st.PatientCanCancel,
+		st.CancelCutoffHours, st.SlotMinutes, st.HorizonDays, st.MinNoticeMinutes, st.MaxFuturePerPatient, st.Address,
+		st.PostalCode, st.City, st.Country, st.SecretaryPhone, st.BookingMode, st.ReasonMode, tx.now.Unix(), id)
+	if err != nil {
+		return formatError(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// UpdatePracticeName renames a practice and sets its time zone.
+func (tx *Tx) UpdatePracticeName(ctx context.Context, id, name, zone string) error {
+	res, err := tx.ExecContext(ctx, "UPDATE practices SET name = ?, time_zone = ?, updated_at = ? WHERE id = ?", name, zone, tx.now.Unix(), id)
+	if err != nil {
+		return formatError(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // CreatePractice inserts p, setting its ID and timestamps.
@@ -55,9 +150,15 @@ func (tx *Tx) CreatePractice(ctx context.Context, p *Practice) error {
 	if p.OrganizationID != "" {
 		org = p.OrganizationID
 	}
+	if p.Settings.SlotMinutes == 0 {
+		p.Settings = DefaultSettings()
+	}
 	_, err := tx.ExecContext(ctx, "INSERT INTO practices (id, name, organization_id, time_zone, status, verified_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		p.ID, p.Name, org, p.TimeZone, p.Status, unix(p.VerifiedAt), tx.now.Unix(), tx.now.Unix())
-	return formatError(err)
+	if err != nil {
+		return formatError(err)
+	}
+	return tx.UpdateSettings(ctx, p.ID, p.Settings)
 }
 
 // FindPracticeByID returns the practice, or ErrNotFound.
