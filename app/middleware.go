@@ -18,6 +18,10 @@ type route struct {
 	method, path string
 	perm         Perm
 	h            http.HandlerFunc
+	// practice names the path value holding the practice the route acts
+	// on ("id" for /pro/p/{id}/…): the policy is then asked about that
+	// practice, and a refusal answers 404 (its existence is not revealed).
+	practice string
 }
 
 func (s *Server) buildHandler() http.Handler {
@@ -50,9 +54,16 @@ func (s *Server) guard(rt route) http.Handler {
 		if rt.perm == PermOwnAccount && a != nil {
 			t.UserID = a.User.ID
 		}
+		if rt.practice != "" {
+			t.PracticeID = r.PathValue(rt.practice)
+		}
 		if !Allow(a, rt.perm, t) {
 			if a == nil {
 				s.error(w, r, errorf(ECodeUnauthorized, "error.sign_in_first"))
+				return
+			}
+			if rt.practice != "" {
+				s.error(w, r, errorf(ECodeNotFound, "error.not_found"))
 				return
 			}
 			s.error(w, r, errorf(ECodeForbidden, "error.forbidden"))

@@ -251,9 +251,9 @@ func TestPlanningFreeStarts(t *testing.T) {
 		want            int // starts on one working day
 	}{
 		{"OneSlot", 15, 0, 24},
-		{"TwoSlots", 30, 0, 22},        // 11 per 3-hour range
+		{"TwoSlots", 30, 0, 22},          // 11 per 3-hour range
 		{"TwoSlotsBuffer15", 30, 15, 20}, // 3 slots: 10 per range
-		{"FourHours", 240, 0, 0},       // longer than any range
+		{"FourHours", 240, 0, 0},         // longer than any range
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ts.srv.freeStarts(ctx, p, tc.minutes, tc.buffer, day, day, now)

@@ -84,6 +84,7 @@ const (
 	PermPractitioner  Perm = "practitioner"   // a practitioner (of the target practice, when given)
 	PermPracticeStaff Perm = "practice_staff" // a secretary or practitioner (of the target practice, when given)
 	PermPracticeAdmin Perm = "practice_admin" // the practitioner of the target practice, or an admin
+	PermPracticeDesk  Perm = "practice_desk"  // a secretary or practitioner of the target practice, or an admin
 	PermOrgAdmin      Perm = "org_admin"      // an org_admin (of the target organization, when given)
 	PermAffiliate     Perm = "affiliate"      // an affiliate
 	PermAdmin         Perm = "admin"          // an installation admin
@@ -127,6 +128,11 @@ func Allow(a *Actor, perm Perm, t Target) bool {
 			return true
 		}
 		return t.PracticeID != "" && a.InPractice(store.RolePractitioner, t.PracticeID)
+	case PermPracticeDesk:
+		if a.Has(store.RoleAdmin) {
+			return true
+		}
+		return t.PracticeID != "" && (a.InPractice(store.RolePractitioner, t.PracticeID) || a.InPractice(store.RoleSecretary, t.PracticeID))
 	case PermOrgAdmin:
 		if t.OrganizationID != "" {
 			return a.InOrganization(t.OrganizationID)

@@ -46,7 +46,7 @@ type matrixRow struct {
 }
 
 func routeMatrix() []matrixRow {
-	return []matrixRow{
+	rows := []matrixRow{
 		//                                                                          anon   patient  patient2 proA     proB     secA     org       affiliate admin
 		{route: "GET /{$}", perm: PermPublic, path: "/", want: "ok ok ok ok ok ok ok ok ok", check: checkHome},
 		{route: "GET /healthz", perm: PermPublic, path: "/healthz", want: "ok ok ok ok ok ok ok ok ok"},
@@ -130,6 +130,11 @@ func routeMatrix() []matrixRow {
 		// second session of their own).
 		{route: "POST /logout", perm: PermPublic, path: "/logout", want: "ok ok ok ok ok ok ok ok ok", check: checkRedirect("/")},
 	}
+	// Each capability's rows live beside its tests.
+	for _, more := range [][]matrixRow{settingsMatrix(), hoursMatrix(), typesMatrix(), blocksMatrix(), slotsMatrix()} {
+		rows = append(rows, more...)
+	}
+	return rows
 }
 
 func TestRouteMatrixCoversRouteTable(t *testing.T) {
@@ -298,7 +303,12 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 		t.Fatal(err)
 	}
 	throwaway := ts.addUser(t, "throwaway@example.org", "Tom Throwaway", store.RolePatient, "")
+	f.ids["practiceA"] = f.users["proA"].PracticeID
 	f.ids["practiceB"] = f.users["proB"].PracticeID
+	// Each capability adds the objects its rows need (ids in f.ids).
+	for _, fn := range []func(*testing.T, *matrixFixture){settingsFixture, hoursFixture, typesFixture, blocksFixture, slotsFixture} {
+		fn(t, f)
+	}
 	f.ids["patient"] = f.users["patient"].ID
 	f.ids["throwaway"] = throwaway.ID
 	f.ids["verification"], f.ids["doc"] = ts.addApplication(t, f.users["patient"], "Cabinet Patient", f.proof)
