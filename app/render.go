@@ -214,12 +214,23 @@ func (s *Server) menu(p *Page) []MenuSection {
 	pros := MenuSection{Title: p.T("menu.pros")}
 	if a.Has(store.RolePractitioner) {
 		pros.Items = append(pros.Items, item("menu.pro_home", "/pro"))
+		// A practitioner nearly always has one practice: link straight to
+		// its pages (others are reached from /pro).
+		if ids := a.Practices(store.RolePractitioner); len(ids) > 0 {
+			base := "/pro/p/" + ids[0]
+			pros.Items = append(pros.Items, item("menu.pro_settings", base+"/settings"), item("menu.pro_hours", base+"/hours"),
+				item("menu.pro_types", base+"/types"), item("menu.pro_absences", base+"/absences"), item("menu.pro_feed", base+"/feed"))
+		}
 	} else {
 		pros.Items = append(pros.Items, item("menu.pro_join", "/pro/apply"))
 	}
 	out = append(out, pros)
 	if a.Has(store.RoleSecretary) || a.Has(store.RolePractitioner) {
-		out = append(out, MenuSection{Title: p.T("menu.secretaries"), Items: []MenuItem{item("menu.secretary_home", "/secretary")}})
+		desk := MenuSection{Title: p.T("menu.secretaries"), Items: []MenuItem{item("menu.secretary_home", "/secretary")}}
+		if ids := a.Practices(store.RoleSecretary); len(ids) > 0 {
+			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+ids[0]+"/absences"))
+		}
+		out = append(out, desk)
 	}
 	if a.Has(store.RoleOrgAdmin) {
 		out = append(out, MenuSection{Title: p.T("menu.organization"), Items: []MenuItem{item("menu.org_home", "/org")}})
@@ -232,7 +243,7 @@ func (s *Server) menu(p *Page) []MenuSection {
 		out = append(out, MenuSection{Title: p.T("menu.admin"), Items: []MenuItem{
 			item("menu.admin_home", "/admin"), item("menu.admin_users", "/admin/users"),
 			item("menu.admin_verifications", "/admin/verifications"), item("menu.admin_orgs", "/admin/organizations"),
-			item("menu.admin_audit", "/admin/audit"),
+			item("menu.admin_planning", "/admin/planning"), item("menu.admin_audit", "/admin/audit"),
 			item("menu.admin_outbox", "/admin/outbox"), item("menu.admin_messages", "/admin/messages"),
 		}})
 	}
