@@ -77,11 +77,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 		p.fail("current", "error.bad_password")
 	}
 	pw := r.PostFormValue("password")
-	if m := passwordProblem(pw, a.User.Email, a.User.Name); m != "" {
-		p.fail("password", m)
-	} else if pw != r.PostFormValue("password2") {
-		p.fail("password2", "error.passwords_differ")
-	}
+	checkNewPassword(p.Page, pw, r.PostFormValue("password2"), a.User.Email, a.User.Name)
 	if p.failed() {
 		s.render(w, r, http.StatusUnprocessableEntity, "account", p)
 		return

@@ -122,11 +122,7 @@ func (s *Server) handleRegisterSubmit(w http.ResponseWriter, r *http.Request) {
 		p.fail("email2", "error.emails_differ")
 	}
 	pw := r.PostFormValue("password")
-	if m := passwordProblem(pw, p.Email, p.Name); m != "" {
-		p.fail("password", m)
-	} else if pw != r.PostFormValue("password2") {
-		p.fail("password2", "error.passwords_differ")
-	}
+	checkNewPassword(p.Page, pw, r.PostFormValue("password2"), p.Email, p.Name)
 	if s.cfg.Security.Registration == "closed" {
 		p.Error = p.T("error.registration_closed")
 	}
@@ -484,11 +480,7 @@ func (s *Server) handleResetConfirmSubmit(w http.ResponseWriter, r *http.Request
 		return
 	}
 	pw := r.PostFormValue("password")
-	if m := passwordProblem(pw, u.Email, u.Name); m != "" {
-		p.fail("password", m)
-	} else if pw != r.PostFormValue("password2") {
-		p.fail("password2", "error.passwords_differ")
-	}
+	checkNewPassword(p.Page, pw, r.PostFormValue("password2"), u.Email, u.Name)
 	if p.failed() {
 		s.render(w, r, http.StatusUnprocessableEntity, "reset_confirm", p)
 		return

@@ -114,6 +114,16 @@ func passwordProblem(pw, email, name string) string {
 	return ""
 }
 
+// checkNewPassword records on p what is wrong with a new password and its
+// repetition (forms name them "password" and "password2").
+func checkNewPassword(p *Page, pw, again, email, name string) {
+	if m := passwordProblem(pw, email, name); m != "" {
+		p.fail("password", m)
+	} else if pw != again {
+		p.fail("password2", "error.passwords_differ")
+	}
+}
+
 // commonPasswords are refused whatever their length.
 var commonPasswords = wordSet(`1234567890 12345678910 123456789a 0123456789 1111111111 qwertyuiop azertyuiop
 		password12 password123 password1234 passwordpassword motdepasse motdepasse1 motdepasse123 passwort123 contraseña

@@ -110,11 +110,7 @@ func (s *Server) handleSetupSubmit(w http.ResponseWriter, r *http.Request) {
 		p.fail("email", msg)
 	}
 	pw := r.PostFormValue("password")
-	if m := passwordProblem(pw, p.Email, p.Name); m != "" {
-		p.fail("password", m)
-	} else if pw != r.PostFormValue("password2") {
-		p.fail("password2", "error.passwords_differ")
-	}
+	checkNewPassword(p.Page, pw, r.PostFormValue("password2"), p.Email, p.Name)
 	if p.Practitioner {
 		if p.PracticeName == "" {
 			p.PracticeName = p.Name
