@@ -56,9 +56,14 @@ func (s *Server) handleAPIPractitioners(w http.ResponseWriter, r *http.Request) 
 		s.error(w, r, err)
 		return
 	}
+	teleTypes, err := s.db.TeleconsultationPractices(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	out := make([]apiPractitioner, 0, len(list))
 	for _, p := range list {
-		out = append(out, apiPractitioner{ID: p.ID, Name: p.Name, Specialties: []string{}})
+		out = append(out, apiPractitioner{ID: p.ID, Name: p.Name, Specialties: p.Specialties, City: p.City, Teleconsultation: teleTypes[p.ID]})
 	}
 	if limit == 0 {
 		writeJSON(w, http.StatusOK, out)

@@ -91,6 +91,8 @@ type Server struct {
 	// totpUsed remembers the last accepted TOTP time step per user, so a
 	// code seen over a shoulder cannot be replayed within its 30 s.
 	totpUsed sync.Map
+	// rollMu serialises nightly rolls (cron, start-up, the admin button).
+	rollMu sync.Mutex
 }
 
 // Option changes how New builds the server (used by tests and the demo).
@@ -212,7 +214,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	// Catch up the nights the server missed before serving.
+	// Runs left "running" by a stop or crash are over; then catch up the
+	// nights the server missed before serving.
+	if _, err := s.db.FailInterruptedRuns(ctx); err != nil {
+		s.log.Error("planning runs", "err", err)
+	}
 	if err := s.roll(ctx, s.clock()); err != nil {
 		s.log.Error("planning roll at start", "err", err)
 	}

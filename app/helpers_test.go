@@ -52,7 +52,8 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 // newTestServer starts a server; change tweaks the configuration first.
-// Unless setup is true, an admin exists so the first-run gate is passed.
+// No account exists: until a test adds an admin (ts.addUser with
+// store.RoleAdmin), pages redirect to /setup as on a fresh installation.
 func newTestServer(t testing.TB, change func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()

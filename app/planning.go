@@ -192,6 +192,8 @@ func (s *Server) rollPractice(ctx context.Context, p *store.Practice, versions [
 // run. It is also called at start-up, so nights the server missed are caught
 // up at once.
 func (s *Server) roll(ctx context.Context, now time.Time) error {
+	s.rollMu.Lock()
+	defer s.rollMu.Unlock()
 	run := &store.PlanningRun{Kind: "roll"}
 	if err := s.db.StartRun(ctx, run); err != nil {
 		return err
@@ -234,6 +236,7 @@ type hoursChange struct {
 	From      schedule.Day
 	Removed   int
 	Added     int
+	Dropped   int                  // new slots dropped because they overlapped a booked one
 	Conflicts []*store.Appointment // booked appointments the new hours no longer cover
 }
 
@@ -266,7 +269,12 @@ func (s *Server) changeHours(ctx context.Context, p *store.Practice, from schedu
 		if err != nil {
 			return err
 		}
-		if ch.Removed, err = tx.DeleteFreeSlots(ctx, p.ID, from.Start(loc)); err != nil {
+		start := from.Start(loc)
+		if ch.Removed, err = tx.DeleteFreeSlots(ctx, p.ID, start); err != nil {
+			return err
+		}
+		// Blocked slots are made again from the blocks, on the new grid.
+		if _, err := tx.DeleteBlockedSlots(ctx, p.ID, start); err != nil {
 			return err
 		}
 		until, err := schedule.ParseDay(p.PlannedUntil)
@@ -276,6 +284,12 @@ func (s *Server) changeHours(ctx context.Context, p *store.Practice, from schedu
 		if ch.Added, err = s.fillDays(ctx, tx, p, versions, from, until); err != nil {
 			return err
 		}
+		// Booked slots of the old grid stay where they are: a new slot
+		// overlapping one would allow a double booking, so it goes.
+		if ch.Dropped, err = tx.DeleteSlotsOverlappingBooked(ctx, p.ID, start); err != nil {
+			return err
+		}
+		ch.Added -= ch.Dropped
 		return tx.Audit(ctx, &store.AuditEntry{ActorID: actorID, Action: "planning.hours_changed", ObjectType: "practice", ObjectID: p.ID,
 			Detail: fmt.Sprintf("from=%s removed=%d added=%d", from, ch.Removed, ch.Added)})
 	})

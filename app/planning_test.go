@@ -277,3 +277,37 @@ func TestPlanningFreeStarts(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanningHoursOffGridKeepsNoOverlap: new hours starting off the old
+// grid must not lay a free slot over a kept booking.
+func TestPlanningHoursOffGridKeepsNoOverlap(t *testing.T) {
+	ts, p, pro := planningFixture(t)
+	ctx := context.Background()
+	if err := ts.srv.generateInitial(ctx, p.ID, pro.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	patient := ts.addUser(t, "pat@example.org", "Pat Patient", store.RolePatient, "")
+	appt := bookFirstFree(t, ts, p, patient, 1) // 09:00–09:15
+	loc := ts.srv.location(p.TimeZone)
+	from := schedule.DayOf(appt.Start.In(loc))
+	week := map[string][][2]string{}
+	for _, d := range []string{"mon", "tue", "wed", "thu", "fri"} {
+		week[d] = [][2]string{{"08:50", "12:00"}} // 08:50, 09:05, … straddle the booking
+	}
+	spec, _ := parseSpec(hoursSpec{"": week})
+	ch, err := ts.srv.changeHours(ctx, mustPractice(t, ts, p.ID), from, spec, pro.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Dropped == 0 {
+		t.Fatal("no new slot was dropped although two straddle the booking")
+	}
+	slots, _ := ts.db.FindSlots(ctx, p.ID, from.Start(loc), from.AddDays(1).Start(loc))
+	for i, a := range slots {
+		for _, b := range slots[i+1:] {
+			if a.Start.Before(b.End) && b.Start.Before(a.End) {
+				t.Fatalf("slots overlap: %s %v–%v and %s %v–%v", a.State, a.Start.In(loc), a.End.In(loc), b.State, b.Start.In(loc), b.End.In(loc))
+			}
+		}
+	}
+}

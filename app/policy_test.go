@@ -66,7 +66,7 @@ func actorID(a *Actor) string {
 // allPerms lists every permission; TestAllowCoversRoutePerms fails when a
 // route uses one not listed here.
 var allPerms = []Perm{PermPublic, PermSignedIn, PermOwnAccount, PermPractitioner, PermPracticeStaff, PermPracticeAdmin,
-	PermOrgAdmin, PermAffiliate, PermAdmin, PermDocument}
+	PermPracticeDesk, PermOrgAdmin, PermAffiliate, PermAdmin, PermDocument}
 
 const (
 	everyone   = "anon nouser patient proA proB secA org1 affiliate admin disabledPatient disabledProA disabledAdmin disabledOrg1 disabledAffiliate"
@@ -121,6 +121,16 @@ var allowTable = []struct {
 	{PermPracticeAdmin, "practiceB", "proB admin"},
 	{PermPracticeAdmin, "org1", "admin"},
 	{PermPracticeAdmin, "org2", "admin"},
+
+	// The front desk of the target practice: its secretary or practitioner,
+	// or an admin; without a practice, only an admin.
+	{PermPracticeDesk, "none", "admin"},
+	{PermPracticeDesk, "self", "admin"},
+	{PermPracticeDesk, "other", "admin"},
+	{PermPracticeDesk, "practiceA", "proA secA admin"},
+	{PermPracticeDesk, "practiceB", "proB admin"},
+	{PermPracticeDesk, "org1", "admin"},
+	{PermPracticeDesk, "org2", "admin"},
 
 	// An org_admin, of the target organization when one is given.
 	{PermOrgAdmin, "none", "org1"},

@@ -387,14 +387,19 @@ func (tx *Tx) BlockNewSlots(ctx context.Context, practiceID string, from, to tim
 // DeleteBlock removes a block of the practice and frees its slots (booked
 // ones stay booked). Returns ErrNotFound.
 func (tx *Tx) DeleteBlock(ctx context.Context, practiceID, id string) error {
-	res, err := tx.ExecContext(ctx, "DELETE FROM blocks WHERE id = ? AND practice_id = ?", id, practiceID)
+	var from, to int64
+	err := tx.QueryRowContext(ctx, "SELECT starts_at, ends_at FROM blocks WHERE id = ? AND practice_id = ?", id, practiceID).Scan(&from, &to)
 	if err != nil {
+		return formatError(err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM blocks WHERE id = ?", id); err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+	if _, err = tx.ExecContext(ctx, "UPDATE slots SET state = CASE WHEN state = 'blocked' THEN 'free' ELSE state END, block_id = NULL WHERE block_id = ?", id); err != nil {
+		return err
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE slots SET state = CASE WHEN state = 'blocked' THEN 'free' ELSE state END, block_id = NULL WHERE block_id = ?", id)
+	// Slots another, overlapping block still covers stay blocked by it.
+	_, err = tx.ReapplyBlocks(ctx, practiceID, time.Unix(from, 0), time.Unix(to, 0))
 	return err
 }
 
@@ -445,6 +450,17 @@ func (db *DB) UpdateRun(ctx context.Context, r *PlanningRun) error {
 	_, err := db.write.ExecContext(ctx, `UPDATE planning_runs SET state = ?, finished_at = ?, practices = ?, days = ?, added = ?, removed = ?,
 		progress = ?, detail = ? WHERE id = ?`, r.State, fin, r.Practices, r.Days, r.Added, r.Removed, r.Progress, r.Detail, r.ID)
 	return err
+}
+
+// FailInterruptedRuns marks runs still "running" as failed: at start-up no
+// run can be in progress, so those were cut off by a stop or a crash.
+func (db *DB) FailInterruptedRuns(ctx context.Context) (int, error) {
+	res, err := db.write.ExecContext(ctx, "UPDATE planning_runs SET state = 'failed', finished_at = ?, detail = 'interrupted' WHERE state = 'running'", db.Now().Unix())
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // FindRuns returns runs, newest first; practiceID "" for all.

@@ -308,3 +308,22 @@ func (tx *Tx) SetPracticeOrganization(ctx context.Context, practiceID, orgID str
 	}
 	return nil
 }
+
+// TeleconsultationPractices returns the ids of the practices offering at
+// least one active teleconsultation type.
+func (db *DB) TeleconsultationPractices(ctx context.Context) (map[string]bool, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT DISTINCT practice_id FROM appointment_types WHERE teleconsultation = 1 AND archived_at IS NULL")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}

@@ -122,11 +122,24 @@ func KeyOf(d time.Weekday) string { return WeekdayKeys[(int(d)+6)%7] }
 // day is not worked. Errors name the field as "mon[0].start" and so on.
 func ParseWeek(in map[string][][2]string) (Week, error) {
 	w := Week{}
-	for key, ranges := range in {
-		wd, ok := weekdayOf[key]
-		if !ok {
-			return nil, &Error{Field: key, Code: "weekday"}
+	// Unknown keys first, then the days in week order: the first error
+	// reported is the same on every run.
+	var unknown []string
+	for key := range in {
+		if _, ok := weekdayOf[key]; !ok {
+			unknown = append(unknown, key)
 		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, &Error{Field: unknown[0], Code: "weekday"}
+	}
+	for _, key := range WeekdayKeys {
+		ranges, ok := in[key]
+		if !ok {
+			continue
+		}
+		wd := weekdayOf[key]
 		for i, r := range ranges {
 			f := fmt.Sprintf("%s[%d]", key, i)
 			start, err := ParseClock(r[0], false)
