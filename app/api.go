@@ -111,55 +111,149 @@ func paginate[T any](items []T, limit, offset int) ([]T, string) {
 	return items[offset:end], next
 }
 
-// handleOpenAPI serves the OpenAPI 3 description of the API.
+// handleOpenAPI serves the OpenAPI 3 description of the API. Its paths are
+// made from the route table, so every API route is described and none that
+// does not exist is.
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	v, _, _ := BuildInfo()
-	writeJSON(w, http.StatusOK, openAPIDocument(v, s.cfg.Server.BaseURL))
+	writeJSON(w, http.StatusOK, openAPIDocument(v, s.cfg.Server.BaseURL, s.routes))
 }
 
-func openAPIDocument(version, baseURL string) map[string]any {
-	errResp := map[string]any{"description": "Error", "content": map[string]any{"application/json": map[string]any{
-		"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+// apiSummaries describes each API operation, keyed like the route table.
+// TestOpenAPICoversRoutes fails when an API route has no entry.
+var apiSummaries = map[string]string{
+	"GET /api/v1/openapi.json":                                         "This document",
+	"GET /api/v1/me":                                                   "The caller's account and roles",
+	"GET /api/v1/practitioners":                                        "Public directory of verified practitioners (id is the practice id); limit and cursor page it",
+	"GET /api/v1/practitioners/{id}/appointment-types":                 "A verified practice's bookable appointment types, in order",
+	"GET /api/v1/practitioners/{id}/slots":                             "Free bookable starts between from and to (YYYY-MM-DD, inclusive, practice time zone), for a type when given",
+	"GET /api/v1/practices/{id}/settings":                              "The practice's settings (staff)",
+	"PUT /api/v1/practices/{id}/settings":                              "Change settings; fields absent from the body keep their value",
+	"GET /api/v1/practices/{id}/hours":                                 "The weekly hours in force and every version",
+	"PUT /api/v1/practices/{id}/hours":                                 "New weekly hours from a date; free slots regenerated, conflicts listed",
+	"POST /api/v1/practices/{id}/planning/generate":                    "The one-time initial generation: 201 when done, 202 with status_url while it runs, 409 the second time",
+	"GET /api/v1/practices/{id}/planning/runs/{run}":                   "State of a generation run",
+	"GET /api/v1/practices/{id}/appointment-types":                     "The practice's appointment types, archived ones with archived=1 (staff)",
+	"POST /api/v1/practices/{id}/appointment-types":                    "Add an appointment type",
+	"PUT /api/v1/practices/{id}/appointment-types/{type}":              "Change an appointment type; absent fields keep their value",
+	"DELETE /api/v1/practices/{id}/appointment-types/{type}":           "Remove (archive) an appointment type",
+	"POST /api/v1/practices/{id}/appointment-types/{type}/move":        "Move an appointment type up (delta -1) or down (delta 1)",
+	"GET /api/v1/practices/{id}/blocks":                                "Upcoming blocks (absences, holidays)",
+	"POST /api/v1/practices/{id}/blocks":                               "Block a time range: free slots become blocked, appointments inside are listed as conflicts",
+	"DELETE /api/v1/practices/{id}/blocks/{block}":                     "Remove a block; its slots become free again",
+	"GET /api/v1/practices/{id}/holidays":                              "Public holidays of the practice's country for a year, and whether they are blocked",
+}
+
+// apiSchemas names the request and response bodies of operations whose
+// payloads DESIGN §5 fixes.
+var apiSchemas = map[string][2]string{ // operation → {request schema, response schema}
+	"GET /api/v1/me":                                   {"", "Me"},
+	"GET /api/v1/practitioners":                        {"", "Practitioners"},
+	"GET /api/v1/practitioners/{id}/appointment-types": {"", "AppointmentTypes"},
+	"GET /api/v1/practitioners/{id}/slots":             {"", "Slots"},
+	"GET /api/v1/practices/{id}/settings":              {"", "Settings"},
+	"PUT /api/v1/practices/{id}/settings":              {"Settings", "Settings"},
+	"PUT /api/v1/practices/{id}/hours":                 {"Hours", ""},
+	"POST /api/v1/practices/{id}/appointment-types":    {"AppointmentType", "AppointmentType"},
+	"POST /api/v1/practices/{id}/blocks":               {"BlockRequest", ""},
+}
+
+func openAPIDocument(version, baseURL string, routes []route) map[string]any {
+	ref := func(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+	jsonBody := func(schema map[string]any) map[string]any {
+		return map[string]any{"application/json": map[string]any{"schema": schema}}
+	}
+	errResp := map[string]any{"description": "Error", "content": jsonBody(ref("Error"))}
+	paths := map[string]any{}
+	for _, rt := range routes {
+		if !strings.HasPrefix(rt.path, "/api/v1/") {
+			continue
+		}
+		key := rt.method + " " + rt.path
+		op := map[string]any{"summary": apiSummaries[key], "operationId": operationID(key)}
+		var params []any
+		for _, seg := range strings.Split(rt.path, "/") {
+			if strings.HasPrefix(seg, "{") {
+				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			}
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		if rt.perm == PermPublic {
+			op["security"] = []any{}
+		}
+		ok := map[string]any{"description": "OK"}
+		if sc := apiSchemas[key]; sc[1] != "" {
+			ok["content"] = jsonBody(ref(sc[1]))
+		}
+		if sc := apiSchemas[key]; sc[0] != "" {
+			op["requestBody"] = map[string]any{"required": true, "content": jsonBody(ref(sc[0]))}
+		}
+		status := "200"
+		switch rt.method {
+		case "POST":
+			status = "201"
+		case "DELETE":
+			status = "204"
+			ok = map[string]any{"description": "Done"}
+		}
+		op["responses"] = map[string]any{status: ok, "400": errResp, "401": errResp, "403": errResp, "404": errResp,
+			"409": errResp, "422": errResp, "429": errResp}
+		p := strings.TrimPrefix(rt.path, "/api/v1")
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
+		}
+		paths[p].(map[string]any)[strings.ToLower(rt.method)] = op
+	}
+	str := map[string]any{"type": "string"}
+	integer := map[string]any{"type": "integer"}
+	boolean := map[string]any{"type": "boolean"}
+	strs := map[string]any{"type": "array", "items": str}
+	obj := func(props map[string]any) map[string]any { return map[string]any{"type": "object", "properties": props} }
+	money := obj(map[string]any{"amount": integer, "currency": str})
+	ranges := map[string]any{"type": "array", "items": map[string]any{"type": "array", "items": str, "minItems": 2, "maxItems": 2}}
+	week := obj(map[string]any{"mon": ranges, "tue": ranges, "wed": ranges, "thu": ranges, "fri": ranges, "sat": ranges, "sun": ranges})
+	practitioner := obj(map[string]any{"id": str, "name": str, "specialties": strs, "city": str, "teleconsultation": boolean})
+	apptType := obj(map[string]any{"id": str, "name": str, "minutes": integer, "price": money, "teleconsultation": boolean,
+		"buffer_after_minutes": integer, "new_patients": boolean, "first_visit_price": money})
 	return map[string]any{
 		"openapi":  "3.0.3",
 		"info":     map[string]any{"title": "Daraport API", "version": version},
 		"servers":  []any{map[string]any{"url": baseURL + "/api/v1"}},
 		"security": []any{map[string]any{"bearer": []string{}}},
-		"paths": map[string]any{
-			"/me": map[string]any{"get": map[string]any{
-				"summary": "The caller's account and roles",
-				"responses": map[string]any{
-					"200": map[string]any{"description": "The caller", "content": map[string]any{"application/json": map[string]any{
-						"schema": map[string]any{"$ref": "#/components/schemas/Me"}}}},
-					"401": errResp, "429": errResp,
-				}}},
-			"/practitioners": map[string]any{"get": map[string]any{
-				"summary":  "Public directory of verified practitioners",
-				"security": []any{},
-				"parameters": []any{
-					map[string]any{"name": "limit", "in": "query", "required": false, "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 1000},
-						"description": "Page size; without it every entry is returned as an array"},
-					map[string]any{"name": "cursor", "in": "query", "required": false, "schema": map[string]any{"type": "string"},
-						"description": "The next value of the previous page"}},
-				"responses": map[string]any{
-					"200": map[string]any{"description": "Directory entries", "content": map[string]any{"application/json": map[string]any{
-						"schema": map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/Practitioner"}}}}},
-				}}},
-		},
+		"paths":    paths,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
 			"schemas": map[string]any{
-				"Error": map[string]any{"type": "object", "properties": map[string]any{"error": map[string]any{"type": "object",
-					"properties": map[string]any{"code": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"}}}}},
-				"Me": map[string]any{"type": "object", "properties": map[string]any{
-					"id": map[string]any{"type": "string"}, "email": map[string]any{"type": "string"}, "name": map[string]any{"type": "string"},
-					"roles": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
-						"role": map[string]any{"type": "string"}, "practice_id": map[string]any{"type": "string"}}}}}},
-				"Practitioner": map[string]any{"type": "object", "properties": map[string]any{
-					"id": map[string]any{"type": "string"}, "name": map[string]any{"type": "string"},
-					"specialties": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
-					"city":        map[string]any{"type": "string"}, "teleconsultation": map[string]any{"type": "boolean"}}},
+				"Error": obj(map[string]any{"error": obj(map[string]any{"code": str, "message": str, "field": str})}),
+				"Me": obj(map[string]any{"id": str, "email": str, "name": str, "locale": str,
+					"roles": map[string]any{"type": "array", "items": obj(map[string]any{"role": str, "practice_id": str})}}),
+				"Practitioner":     practitioner,
+				"Practitioners":    map[string]any{"oneOf": []any{map[string]any{"type": "array", "items": practitioner}, obj(map[string]any{"practitioners": map[string]any{"type": "array", "items": practitioner}, "next": str})}},
+				"AppointmentType":  apptType,
+				"AppointmentTypes": map[string]any{"type": "array", "items": apptType},
+				"Slots":            map[string]any{"type": "array", "items": obj(map[string]any{"id": str, "start": str, "end": str, "location_id": str})},
+				"Settings": obj(map[string]any{"name": str, "time_zone": str, "slot_minutes": integer, "horizon_days": integer,
+					"min_notice_minutes": integer, "max_future_per_patient": integer, "booking_mode": str, "reason_mode": str,
+					"patient_can_cancel": boolean, "cancel_cutoff_hours": integer, "specialties": strs, "diplomas": strs,
+					"payment_means": strs, "transport": strs, "access": strs, "languages": strs, "visit_types": str,
+					"convention_sector": str, "vitale": boolean, "address": str, "postal_code": str, "city": str, "country": str,
+					"secretary_phone": str}),
+				"Hours":        obj(map[string]any{"weekly": week, "from": str, "locations": map[string]any{"type": "object", "additionalProperties": week}}),
+				"BlockRequest": obj(map[string]any{"from": str, "to": str, "reason": str}),
 			},
 		},
 	}
+}
+
+// operationID turns "GET /api/v1/practices/{id}/hours" into "getPracticesIdHours".
+func operationID(key string) string {
+	method, path, _ := strings.Cut(key, " ")
+	var b strings.Builder
+	b.WriteString(strings.ToLower(method))
+	for _, part := range strings.FieldsFunc(strings.TrimPrefix(path, "/api/v1"), func(r rune) bool { return r == '/' || r == '-' || r == '.' || r == '{' || r == '}' }) {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
 }

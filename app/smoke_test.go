@@ -129,3 +129,44 @@ func TestOrganizations(t *testing.T) {
 		t.Fatalf("audit has %d entries for the organization, want 3 (created, practice, admin)", len(entries))
 	}
 }
+
+// TestOpenAPICoversRoutes: every API route is in the document with a
+// summary, and the document is valid JSON naming OpenAPI 3.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	ts := newTestServer(t, nil)
+	res := ts.api(t, "GET", "/api/v1/openapi.json", "", nil)
+	var doc struct {
+		OpenAPI string                               `json:"openapi"`
+		Paths   map[string]map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi.json: %v %q", err, doc.OpenAPI)
+	}
+	n := 0
+	for _, rt := range ts.srv.routes {
+		if !strings.HasPrefix(rt.path, "/api/v1/") {
+			continue
+		}
+		n++
+		key := rt.method + " " + rt.path
+		if apiSummaries[key] == "" {
+			t.Errorf("%s has no summary in apiSummaries", key)
+		}
+		op := doc.Paths[strings.TrimPrefix(rt.path, "/api/v1")][strings.ToLower(rt.method)]
+		if op == nil {
+			t.Errorf("%s is missing from openapi.json", key)
+		}
+	}
+	for key := range apiSummaries {
+		found := false
+		for _, rt := range ts.srv.routes {
+			found = found || rt.method+" "+rt.path == key
+		}
+		if !found {
+			t.Errorf("apiSummaries describes %s, which is no route", key)
+		}
+	}
+	if n < 15 {
+		t.Fatalf("only %d API routes", n)
+	}
+}
