@@ -122,26 +122,26 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // apiSummaries describes each API operation, keyed like the route table.
 // TestOpenAPICoversRoutes fails when an API route has no entry.
 var apiSummaries = map[string]string{
-	"GET /api/v1/openapi.json":                                         "This document",
-	"GET /api/v1/me":                                                   "The caller's account and roles",
-	"GET /api/v1/practitioners":                                        "Public directory of verified practitioners (id is the practice id); limit and cursor page it",
-	"GET /api/v1/practitioners/{id}/appointment-types":                 "A verified practice's bookable appointment types, in order",
-	"GET /api/v1/practitioners/{id}/slots":                             "Free bookable starts between from and to (YYYY-MM-DD, inclusive, practice time zone), for a type when given",
-	"GET /api/v1/practices/{id}/settings":                              "The practice's settings (staff)",
-	"PUT /api/v1/practices/{id}/settings":                              "Change settings; fields absent from the body keep their value",
-	"GET /api/v1/practices/{id}/hours":                                 "The weekly hours in force and every version",
-	"PUT /api/v1/practices/{id}/hours":                                 "New weekly hours from a date; free slots regenerated, conflicts listed",
-	"POST /api/v1/practices/{id}/planning/generate":                    "The one-time initial generation: 201 when done, 202 with status_url while it runs, 409 the second time",
-	"GET /api/v1/practices/{id}/planning/runs/{run}":                   "State of a generation run",
-	"GET /api/v1/practices/{id}/appointment-types":                     "The practice's appointment types, archived ones with archived=1 (staff)",
-	"POST /api/v1/practices/{id}/appointment-types":                    "Add an appointment type",
-	"PUT /api/v1/practices/{id}/appointment-types/{type}":              "Change an appointment type; absent fields keep their value",
-	"DELETE /api/v1/practices/{id}/appointment-types/{type}":           "Remove (archive) an appointment type",
-	"POST /api/v1/practices/{id}/appointment-types/{type}/move":        "Move an appointment type up (delta -1) or down (delta 1)",
-	"GET /api/v1/practices/{id}/blocks":                                "Upcoming blocks (absences, holidays)",
-	"POST /api/v1/practices/{id}/blocks":                               "Block a time range: free slots become blocked, appointments inside are listed as conflicts",
-	"DELETE /api/v1/practices/{id}/blocks/{block}":                     "Remove a block; its slots become free again",
-	"GET /api/v1/practices/{id}/holidays":                              "Public holidays of the practice's country for a year, and whether they are blocked",
+	"GET /api/v1/openapi.json":                                  "This document",
+	"GET /api/v1/me":                                            "The caller's account and roles",
+	"GET /api/v1/practitioners":                                 "Public directory of verified practitioners (id is the practice id); limit and cursor page it",
+	"GET /api/v1/practitioners/{id}/appointment-types":          "A verified practice's bookable appointment types, in order",
+	"GET /api/v1/practitioners/{id}/slots":                      "Free bookable starts between from and to (YYYY-MM-DD, inclusive, practice time zone), for a type when given",
+	"GET /api/v1/practices/{id}/settings":                       "The practice's settings (staff)",
+	"PUT /api/v1/practices/{id}/settings":                       "Change settings; fields absent from the body keep their value",
+	"GET /api/v1/practices/{id}/hours":                          "The weekly hours in force and every version",
+	"PUT /api/v1/practices/{id}/hours":                          "New weekly hours from a date; free slots regenerated, conflicts listed",
+	"POST /api/v1/practices/{id}/planning/generate":             "The one-time initial generation: 201 when done, 202 with status_url while it runs, 409 the second time",
+	"GET /api/v1/practices/{id}/planning/runs/{run}":            "State of a generation run",
+	"GET /api/v1/practices/{id}/appointment-types":              "The practice's appointment types, archived ones with archived=1 (staff)",
+	"POST /api/v1/practices/{id}/appointment-types":             "Add an appointment type",
+	"PUT /api/v1/practices/{id}/appointment-types/{type}":       "Change an appointment type; absent fields keep their value",
+	"DELETE /api/v1/practices/{id}/appointment-types/{type}":    "Remove (archive) an appointment type",
+	"POST /api/v1/practices/{id}/appointment-types/{type}/move": "Move an appointment type up (delta -1) or down (delta 1)",
+	"GET /api/v1/practices/{id}/blocks":                         "Upcoming blocks (absences, holidays)",
+	"POST /api/v1/practices/{id}/blocks":                        "Block a time range: free slots become blocked, appointments inside are listed as conflicts",
+	"DELETE /api/v1/practices/{id}/blocks/{block}":              "Remove a block; its slots become free again",
+	"GET /api/v1/practices/{id}/holidays":                       "Public holidays of the practice's country for a year, and whether they are blocked",
 }
 
 // apiSchemas names the request and response bodies of operations whose
@@ -210,7 +210,9 @@ func openAPIDocument(version, baseURL string, routes []route) map[string]any {
 	integer := map[string]any{"type": "integer"}
 	boolean := map[string]any{"type": "boolean"}
 	strs := map[string]any{"type": "array", "items": str}
-	obj := func(props map[string]any) map[string]any { return map[string]any{"type": "object", "properties": props} }
+	obj := func(props map[string]any) map[string]any {
+		return map[string]any{"type": "object", "properties": props}
+	}
 	money := obj(map[string]any{"amount": integer, "currency": str})
 	ranges := map[string]any{"type": "array", "items": map[string]any{"type": "array", "items": str, "minItems": 2, "maxItems": 2}}
 	week := obj(map[string]any{"mon": ranges, "tue": ranges, "wed": ranges, "thu": ranges, "fri": ranges, "sat": ranges, "sun": ranges})
