@@ -141,6 +141,11 @@ var apiSummaries = map[string]string{
 	"GET /api/v1/practices/{id}/blocks":                         "Upcoming blocks (absences, holidays)",
 	"POST /api/v1/practices/{id}/blocks":                        "Block a time range: free slots become blocked, appointments inside are listed as conflicts",
 	"DELETE /api/v1/practices/{id}/blocks/{block}":              "Remove a block; its slots become free again",
+	"POST /api/v1/appointments":                                 "Book: claim a free start for a type (one transaction; 409 slot_taken with alternatives when it was just taken); Idempotency-Key header makes a retry find the same booking",
+	"GET /api/v1/appointments":                                  "The caller's appointments, or with practice_id a practice's (staff), newest first",
+	"GET /api/v1/appointments/{id}":                             "One appointment (its patient or the practice's staff)",
+	"POST /api/v1/appointments/{id}/cancel":                     "Cancel (the patient within the practice's rules, or its staff)",
+	"POST /api/v1/appointments/{id}/move":                       "Move to another free start in one atomic step; the id stays",
 	"GET /api/v1/practices/{id}/holidays":                       "Public holidays of the practice's country for a year, and whether they are blocked",
 }
 
@@ -156,6 +161,8 @@ var apiSchemas = map[string][2]string{ // operation → {request schema, respons
 	"PUT /api/v1/practices/{id}/hours":                 {"Hours", ""},
 	"POST /api/v1/practices/{id}/appointment-types":    {"AppointmentType", "AppointmentType"},
 	"POST /api/v1/practices/{id}/blocks":               {"BlockRequest", ""},
+	"POST /api/v1/appointments":                        {"BookRequest", "Appointment"},
+	"GET /api/v1/appointments/{id}":                    {"", "Appointment"},
 }
 
 func openAPIDocument(version, baseURL string, routes []route) map[string]any {
@@ -244,6 +251,9 @@ func openAPIDocument(version, baseURL string, routes []route) map[string]any {
 					"secretary_phone": str}),
 				"Hours":        obj(map[string]any{"weekly": week, "from": str, "locations": map[string]any{"type": "object", "additionalProperties": week}}),
 				"BlockRequest": obj(map[string]any{"from": str, "to": str, "reason": str}),
+				"BookRequest":  obj(map[string]any{"slot_id": str, "type_id": str, "reason": str, "phone": str}),
+				"Appointment": obj(map[string]any{"id": str, "practitioner_id": str, "patient_id": str, "type_id": str, "start": str,
+					"end": str, "state": str, "payment_state": str, "reason": str, "visit_url": str}),
 			},
 		},
 	}

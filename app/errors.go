@@ -40,6 +40,9 @@ type Error struct {
 	Message string // catalogue id
 	Args    []any
 	Field   string // the form field or JSON property at fault, if any
+	// Details are extra properties of the JSON error (e.g. "alternatives"
+	// when a slot was just taken).
+	Details map[string]any
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -91,6 +94,9 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 		body := map[string]any{"code": e.Code, "message": s.i18n.T(lang, e.Message, e.Args...)}
 		if e.Field != "" {
 			body["field"] = e.Field
+		}
+		for k, v := range e.Details {
+			body[k] = v
 		}
 		writeJSON(w, status, map[string]any{"error": body})
 		return

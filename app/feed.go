@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
 
@@ -229,16 +230,16 @@ func (s *Server) feedCalendar(r *http.Request, p *store.Practice) ([]byte, error
 	}
 	lang := s.requestLanguage(r, "")
 	cal := ical.NewCalendar()
-	cal.Props.SetText(ical.PropProductID, "-//Daraport//Practice calendar//"+strings.ToUpper(lang))
+	cal.Props.SetText(ical.PropProductID, "-//Daraport//Practice calendar//EN")
 	cal.Props.SetText(ical.PropVersion, "2.0")
 	cal.Props.SetText(ical.PropCalendarScale, "GREGORIAN")
 	cal.Props.SetText(ical.PropMethod, "PUBLISH")
-	cal.Props.SetText("X-WR-CALNAME", p.Name)
-	cal.Props.SetText("X-WR-TIMEZONE", p.TimeZone)
+	setXText(cal.Props, "X-WR-CALNAME", p.Name)
+	setXText(cal.Props, "X-WR-TIMEZONE", p.TimeZone)
 	// Ask calendar apps to look again every 15 minutes (most poll less often).
 	// RFC 7986 wants VALUE=DURATION spelled out, which SetDuration leaves off.
 	cal.Props.Set(&ical.Prop{Name: ical.PropRefreshInterval, Params: ical.Params{ical.ParamValue: {"DURATION"}}, Value: "PT15M"})
-	cal.Props.SetText("X-PUBLISHED-TTL", "PT15M")
+	setXText(cal.Props, "X-PUBLISHED-TTL", "PT15M")
 	for _, a := range appts {
 		ev := ical.NewEvent()
 		ev.Props.SetText(ical.PropUID, a.ID+"@daraport")
@@ -284,14 +285,26 @@ func (s *Server) feedCalendar(r *http.Request, p *store.Practice) ([]byte, error
 	return encodeCalendar(cal)
 }
 
-// encodeCalendar writes cal. go-ical refuses a calendar without components,
+// setXText sets a non-standard text property without the VALUE=TEXT
+// parameter go-ical adds to names it does not know (clients expect
+// X-WR-CALNAME:name).
+func setXText(props ical.Props, name, value string) {
+	prop := ical.NewProp(name)
+	prop.SetText(value)
+	prop.Params.Del(ical.ParamValue)
+	props.Set(prop)
+}
+
+// encodeCalendar writes cal, its long lines folded. go-ical refuses a calendar without components,
 // yet an empty day is a normal feed: it is then encoded with a placeholder
 // event, which is cut out again.
 func encodeCalendar(cal *ical.Calendar) ([]byte, error) {
 	var buf bytes.Buffer
 	if len(cal.Children) > 0 {
-		err := ical.NewEncoder(&buf).Encode(cal)
-		return buf.Bytes(), err
+		if err := ical.NewEncoder(&buf).Encode(cal); err != nil {
+			return nil, err
+		}
+		return foldLines(buf.Bytes()), nil
 	}
 	ph := ical.NewEvent()
 	ph.Props.SetText(ical.PropUID, "placeholder")
@@ -308,7 +321,38 @@ func encodeCalendar(cal *ical.Calendar) ([]byte, error) {
 	if i < 0 || j < i {
 		return nil, errors.New("feed: placeholder event not found")
 	}
-	return append(out[:i:i], out[j+len("END:VEVENT\r\n"):]...), nil
+	return foldLines(append(out[:i:i], out[j+len("END:VEVENT\r\n"):]...)), nil
+}
+
+// foldLines folds content lines longer than 75 octets (RFC 5545 §3.1),
+// which go-ical's encoder leaves whole, never inside a UTF-8 character.
+func foldLines(in []byte) []byte {
+	out := make([]byte, 0, len(in)+len(in)/64)
+	for len(in) > 0 {
+		end := bytes.Index(in, []byte("\r\n"))
+		if end < 0 {
+			end = len(in)
+		}
+		line := in[:end]
+		limit := 75
+		for len(line) > limit {
+			cut := limit
+			for cut > 0 && !utf8.RuneStart(line[cut]) {
+				cut--
+			}
+			out = append(out, line[:cut]...)
+			out = append(out, "\r\n "...)
+			line = line[cut:]
+			limit = 74 // the leading space counts
+		}
+		out = append(out, line...)
+		if end < len(in) {
+			out = append(out, "\r\n"...)
+			end += 2
+		}
+		in = in[end:]
+	}
+	return out
 }
 
 // blockKind names a block kind the catalogue knows.

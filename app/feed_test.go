@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
 
@@ -15,7 +16,7 @@ import (
 	"daraport/store"
 )
 
-var feedURLRe = regexp.MustCompile(`value="(http://[^"]+/feed/[A-Za-z0-9_-]{43}\.ics)"`)
+var feedURLRe = regexp.MustCompile(`(http://[^"<\s]+/feed/[A-Za-z0-9_-]{43}\.ics)`)
 
 // createFeed asks for a new feed address on the page and returns it.
 func createFeed(t *testing.T, ts *testServer, c *http.Client, practiceID string) string {
@@ -239,5 +240,31 @@ func TestFeedEmptyAndRateLimited(t *testing.T) {
 	}
 	if limited == 0 {
 		t.Fatal("40 requests in a row were never limited")
+	}
+}
+
+func TestFeedFoldsLongLines(t *testing.T) {
+	t.Parallel()
+	name := strings.Repeat("Consultation approfondie — é ", 8)
+	cal := ical.NewCalendar()
+	cal.Props.SetText(ical.PropProductID, "-//Test//EN")
+	cal.Props.SetText(ical.PropVersion, "2.0")
+	ev := ical.NewEvent()
+	ev.Props.SetText(ical.PropUID, "x@daraport")
+	ev.Props.SetDateTime(ical.PropDateTimeStamp, time.Unix(0, 0).UTC())
+	ev.Props.SetText(ical.PropSummary, name)
+	cal.Children = append(cal.Children, ev.Component)
+	out, err := encodeCalendar(cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(out), "\r\n") {
+		if len(l) > 75 || !utf8.ValidString(l) {
+			t.Fatalf("line of %d octets (valid UTF-8: %v): %q", len(l), utf8.ValidString(l), l)
+		}
+	}
+	back := decodeFeed(t, string(out))
+	if got, _ := back.Events()[0].Props.Text(ical.PropSummary); got != name {
+		t.Fatalf("SUMMARY after folding %q", got)
 	}
 }

@@ -80,11 +80,12 @@ func (s *Server) routeTable() []route {
 	}
 	// Each capability keeps its routes beside its handlers.
 	for _, more := range [][]route{
-		s.settingsRoutes(), // practice_settings.go
-		s.hoursRoutes(),    // practice_hours.go
-		s.typesRoutes(),    // appointment_types.go
-		s.blocksRoutes(),   // blocks.go
-		s.slotsRoutes(),    // slots.go
+		s.settingsRoutes(),     // practice_settings.go
+		s.hoursRoutes(),        // practice_hours.go
+		s.typesRoutes(),        // appointment_types.go
+		s.blocksRoutes(),       // blocks.go
+		s.slotsRoutes(),        // slots.go
+		s.appointmentsRoutes(), // appointments.go
 	} {
 		rs = append(rs, more...)
 	}

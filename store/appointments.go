@@ -31,6 +31,9 @@ type Appointment struct {
 	Sequence     int
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// IdempotencyKey, when set, makes a repeated submission find the first
+	// booking instead of making a second (unique per patient).
+	IdempotencyKey string
 }
 
 // CreateAppointment inserts a (its slots are claimed separately with BookSlots).
@@ -53,9 +56,9 @@ func (tx *Tx) CreateAppointment(ctx context.Context, a *Appointment) error {
 	}
 	a.CreatedAt, a.UpdatedAt = tx.now, tx.now
 	_, err = tx.ExecContext(ctx, `INSERT INTO appointments (id, practice_id, patient_id, type_id, location_id, starts_at, ends_at, reason, phone,
-		state, payment_state, source, sequence, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		state, payment_state, source, sequence, created_at, updated_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.PracticeID, a.PatientID, a.TypeID, a.LocationID, a.Start.Unix(), a.End.Unix(), s.seal([]byte(a.Reason), "appointments.reason:"+a.ID),
-		a.Phone, a.State, a.PaymentState, a.Source, a.Sequence, tx.now.Unix(), tx.now.Unix())
+		a.Phone, a.State, a.PaymentState, a.Source, a.Sequence, tx.now.Unix(), tx.now.Unix(), a.IdempotencyKey)
 	return formatError(err)
 }
 

@@ -72,6 +72,7 @@ type DB struct {
 	now   func() time.Time
 	seal  *sealer
 	keyID string
+	batch batcher
 }
 
 // Open opens (creating if needed) the database in opts.Dir, applies pending
@@ -154,6 +155,7 @@ func dsn(path, sync string, writer bool) string {
 
 // Close checkpoints the WAL and closes both pools.
 func (db *DB) Close() error {
+	db.stopBatch()
 	if db.write != nil {
 		_, _ = db.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	}

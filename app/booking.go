@@ -1,0 +1,271 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"daraport/app/schedule"
+	"daraport/store"
+)
+
+// Booking: every rule is checked inside the claim, and the claim (check the
+// slots are free, flip them, write the appointment, its e-mail and its audit
+// entry) is one transaction run through group commit (store.DB.Batch): a
+// race has one winner; the others get "this time was just taken" with the
+// nearest alternatives.
+
+// bookRequest is what a patient (or the staff for a patient) asks for.
+type bookRequest struct {
+	SlotID  string
+	TypeID  string
+	Reason  string
+	Phone   string
+	Key     string // idempotency key: the same key finds the same booking
+	Source  string // online | staff
+	Patient *store.User
+	ActorID string
+	IP      string
+}
+
+const maxReason = 500
+
+var mobileRe = regexp.MustCompile(`^\+?[0-9][0-9 .\-()]{5,24}$`)
+
+// cleanPhone validates an international mobile number and returns it as
+// +digits. Numbers without a country code are refused: the practice may be
+// abroad from the patient.
+func cleanPhone(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if !mobileRe.MatchString(v) || !strings.HasPrefix(v, "+") {
+		return "", false
+	}
+	var b strings.Builder
+	b.WriteByte('+')
+	for _, r := range v[1:] {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	d := b.Len() - 1
+	if d < 8 || d > 15 || v[1] == '0' {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// slotTaken is the answer to a lost race or an unavailable slot, with the
+// nearest free starts of the same type.
+func (s *Server) slotTaken(ctx context.Context, p *store.Practice, minutes, buffer int, around time.Time) *Error {
+	e := errorf(ECodeSlotTaken, "error.slot_taken")
+	alts := []map[string]string{}
+	loc := s.location(p.TimeZone)
+	day := schedule.DayOf(around.In(loc))
+	starts, err := s.freeStarts(ctx, p, minutes, buffer, day.AddDays(-1), day.AddDays(6), s.clock())
+	if err == nil {
+		// Nearest first, at most five.
+		for len(alts) < 5 && len(starts) > 0 {
+			best := 0
+			for i, c := range starts {
+				if absDur(c.Start.Sub(around)) < absDur(starts[best].Start.Sub(around)) {
+					best = i
+				}
+			}
+			c := starts[best]
+			alts = append(alts, map[string]string{"id": c.ID, "start": c.Start.In(loc).Format(time.RFC3339),
+				"end": c.Start.Add(time.Duration(minutes) * time.Minute).In(loc).Format(time.RFC3339)})
+			starts = append(starts[:best], starts[best+1:]...)
+		}
+	}
+	e.Details = map[string]any{"alternatives": alts}
+	return e
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+func fieldErr(code, msg, field string) *Error {
+	e := errorf(code, msg)
+	e.Field = field
+	return e
+}
+
+// book makes an appointment, or answers why not.
+func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment, error) {
+	if req.Source == "" {
+		req.Source = "online"
+	}
+	slot, err := s.db.FindSlotByID(ctx, req.SlotID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fieldErr(ECodeInvalid, "error.slot_unknown", "slot_id")
+		}
+		return nil, err
+	}
+	p, err := s.db.FindPracticeByID(ctx, slot.PracticeID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != store.PracticeVerified {
+		return nil, fieldErr(ECodeInvalid, "error.slot_unknown", "slot_id")
+	}
+	typ, err := s.db.FindTypeByID(ctx, req.TypeID)
+	if err != nil || typ.PracticeID != p.ID || typ.Archived() {
+		return nil, fieldErr(ECodeInvalid, "error.type_unknown", "type_id")
+	}
+	// Reason: free text, or in "table" mode the chosen type is the reason.
+	reason := strings.TrimSpace(req.Reason)
+	if p.ReasonMode == "table" {
+		reason = typ.Name
+	}
+	if utf8.RuneCountInString(reason) > maxReason {
+		return nil, fieldErr(ECodeInvalid, "error.reason_long", "reason")
+	}
+	if !utf8.ValidString(reason) || strings.ContainsRune(reason, 0) {
+		return nil, fieldErr(ECodeInvalid, "error.reason_invalid", "reason")
+	}
+	phone := ""
+	if typ.Teleconsultation {
+		var ok bool
+		if phone, ok = cleanPhone(req.Phone); !ok {
+			return nil, fieldErr(ECodeInvalid, "error.phone", "phone")
+		}
+		// Seed 004: the mobile number goes with the reason, so whoever reads
+		// the planning can call the patient.
+		if reason != "" {
+			reason += " — "
+		}
+		reason += "☎ " + phone
+	}
+	now := s.clock()
+	loc := s.location(p.TimeZone)
+	minNotice := time.Duration(p.MinNoticeMinutes) * time.Minute
+	if req.Source == "staff" {
+		minNotice = 0
+	}
+	switch {
+	case !slot.Start.After(now):
+		return nil, fieldErr(ECodeInvalid, "error.slot_past", "slot_id")
+	case slot.Start.Before(now.Add(minNotice)):
+		return nil, fieldErr(ECodeInvalid, "error.slot_too_soon", "slot_id")
+	case s.today(p, now).AddDays(p.HorizonDays).Start(loc).Before(slot.Start):
+		return nil, fieldErr(ECodeInvalid, "error.slot_beyond", "slot_id")
+	}
+	need := schedule.SlotsNeeded(typ.Minutes, typ.BufferAfter, p.SlotMinutes)
+	payment := "none"
+	if typ.Teleconsultation && typ.Price > 0 {
+		payment = "unpaid"
+	}
+	a := &store.Appointment{PracticeID: p.ID, PatientID: req.Patient.ID, TypeID: typ.ID, LocationID: slot.LocationID,
+		Start: slot.Start, End: slot.Start.Add(time.Duration(typ.Minutes) * time.Minute), Reason: reason, Phone: phone,
+		PaymentState: payment, Source: req.Source, IdempotencyKey: req.Key}
+	var existing string
+	err = s.db.Batch(ctx, func(tx *store.Tx) error {
+		if req.Key != "" {
+			id, err := tx.FindAppointmentByKey(ctx, req.Patient.ID, req.Key)
+			if err == nil {
+				existing = id
+				return nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if req.Source == "online" {
+			if banned, err := tx.Banned(ctx, p.ID, req.Patient.ID); err != nil {
+				return err
+			} else if banned {
+				return errorf(ECodeForbidden, "error.banned")
+			}
+			if p.BookingMode == "allowlist" {
+				ok, err := tx.OnAllowlist(ctx, p.ID, req.Patient.Email)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errorf(ECodeForbidden, "error.not_on_allowlist", "Phone", p.SecretaryPhone)
+				}
+			}
+			if !typ.NewPatients {
+				known, err := tx.KnownPatient(ctx, p.ID, req.Patient.ID)
+				if err != nil {
+					return err
+				}
+				if !known {
+					return fieldErr(ECodeForbidden, "error.type_existing_only", "type_id")
+				}
+			}
+			if p.MaxFuturePerPatient > 0 {
+				n, err := tx.CountFutureAppointments(ctx, p.ID, req.Patient.ID)
+				if err != nil {
+					return err
+				}
+				if n >= p.MaxFuturePerPatient {
+					return errorf(ECodeConflict, "error.too_many_future", "Count", p.MaxFuturePerPatient)
+				}
+			}
+		}
+		run, err := tx.SlotRun(ctx, p.ID, slot.ID, need)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errSlotTaken
+			}
+			return err
+		}
+		ids := make([]string, len(run))
+		for i, sl := range run {
+			if sl.State != store.SlotFree {
+				return errSlotTaken
+			}
+			ids[i] = sl.ID
+		}
+		if err := tx.CreateAppointment(ctx, a); err != nil {
+			return err
+		}
+		if err := tx.BookSlots(ctx, p.ID, a.ID, ids); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return errSlotTaken
+			}
+			return err
+		}
+		if err := s.mailAppointment(ctx, tx, "appointment_confirmed", req.Patient, p, typ.Name, a); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, &store.AuditEntry{ActorID: req.ActorID, Action: "appointment.booked", ObjectType: "appointment", ObjectID: a.ID,
+			IP: req.IP, Detail: "source=" + req.Source})
+	})
+	if errors.Is(err, errSlotTaken) {
+		return nil, s.slotTaken(ctx, p, typ.Minutes, typ.BufferAfter, slot.Start)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if existing != "" {
+		return s.db.FindAppointmentByID(ctx, existing)
+	}
+	return a, nil
+}
+
+// errSlotTaken marks a lost claim inside the transaction; book turns it into
+// the answer with alternatives once the transaction is over.
+var errSlotTaken = errors.New("slot taken")
+
+// mailAppointment enqueues an appointment e-mail to the patient in tx: no
+// medical detail in the subject, the time in the practice's zone.
+func (s *Server) mailAppointment(ctx context.Context, tx *store.Tx, kind string, patient *store.User, p *store.Practice, typeName string, a *store.Appointment) error {
+	m := s.mailerFor(patient.Locale)
+	loc := s.location(p.TimeZone)
+	when := formatDateTime(m.lang, a.Start, loc) + " (" + p.TimeZone + ")"
+	c := m.compose(kind, patient.Name, s.link("/appointments/"+url.PathEscape(a.ID), nil),
+		"When", when, "Practice", p.Name, "Type", typeName, "Address", strings.TrimSpace(fmt.Sprintf("%s, %s %s", p.Address, p.PostalCode, p.City)))
+	return s.enqueue(ctx, tx, patient.Email, kind, c)
+}
