@@ -44,7 +44,7 @@ func planningFixture(t *testing.T) (*testServer, *store.Practice, *testUser) {
 	return ts, mustPractice(t, ts, pro.PracticeID), pro
 }
 
-func mustPractice(t *testing.T, ts *testServer, id string) *store.Practice {
+func mustPractice(t testing.TB, ts *testServer, id string) *store.Practice {
 	t.Helper()
 	p, err := ts.db.FindPracticeByID(context.Background(), id)
 	if err != nil {
