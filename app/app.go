@@ -93,6 +93,8 @@ type Server struct {
 	totpUsed sync.Map
 	// rollMu serialises nightly rolls (cron, start-up, the admin button).
 	rollMu sync.Mutex
+	// nearby caches, for a second, the free starts offered to race losers.
+	nearby sync.Map
 }
 
 // Option changes how New builds the server (used by tests and the demo).

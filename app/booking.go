@@ -65,8 +65,7 @@ func (s *Server) slotTaken(ctx context.Context, p *store.Practice, minutes, buff
 	e := errorf(ECodeSlotTaken, "error.slot_taken")
 	alts := []map[string]string{}
 	loc := s.location(p.TimeZone)
-	day := schedule.DayOf(around.In(loc))
-	starts, err := s.freeStarts(ctx, p, minutes, buffer, day.AddDays(-1), day.AddDays(6), s.clock())
+	starts, err := s.nearbyStarts(ctx, p, minutes, buffer, schedule.DayOf(around.In(loc)))
 	if err == nil {
 		// Nearest first, at most five.
 		for len(alts) < 5 && len(starts) > 0 {
@@ -84,6 +83,32 @@ func (s *Server) slotTaken(ctx context.Context, p *store.Practice, minutes, buff
 	}
 	e.Details = map[string]any{"alternatives": alts}
 	return e
+}
+
+// nearbyStarts returns the free starts around a day (the day before to two
+// days after), shared for a second between the losers of a race on the same
+// day: a hundred patients who lost the same slot need not read the planning
+// a hundred times. A start taken within that second is refused again when
+// booked, with fresh alternatives.
+func (s *Server) nearbyStarts(ctx context.Context, p *store.Practice, minutes, buffer int, day schedule.Day) ([]schedule.Cell, error) {
+	key := fmt.Sprintf("%s|%d|%d|%s", p.ID, minutes, buffer, day)
+	now := s.clock()
+	if v, ok := s.nearby.Load(key); ok {
+		if c := v.(nearbyEntry); now.Sub(c.at) < time.Second {
+			return append([]schedule.Cell(nil), c.cells...), nil
+		}
+	}
+	cells, err := s.freeStarts(ctx, p, minutes, buffer, day.AddDays(-1), day.AddDays(2), now)
+	if err != nil {
+		return nil, err
+	}
+	s.nearby.Store(key, nearbyEntry{at: now, cells: cells})
+	return append([]schedule.Cell(nil), cells...), nil
+}
+
+type nearbyEntry struct {
+	at    time.Time
+	cells []schedule.Cell
 }
 
 func absDur(d time.Duration) time.Duration {
@@ -159,6 +184,12 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 		return nil, fieldErr(ECodeInvalid, "error.slot_too_soon", "slot_id")
 	case s.today(p, now).AddDays(p.HorizonDays).Start(loc).Before(slot.Start):
 		return nil, fieldErr(ECodeInvalid, "error.slot_beyond", "slot_id")
+	}
+	// A slot already held is refused on this read, without queueing for the
+	// writer: in a race most losers arrive after the winner committed. The
+	// claim below checks again, atomically, for those that get through.
+	if slot.State != store.SlotFree && req.Key == "" {
+		return nil, s.slotTaken(ctx, p, typ.Minutes, typ.BufferAfter, slot.Start)
 	}
 	need := schedule.SlotsNeeded(typ.Minutes, typ.BufferAfter, p.SlotMinutes)
 	payment := "none"

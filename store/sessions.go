@@ -86,9 +86,10 @@ func (db *DB) UserSessions(ctx context.Context, userID string) ([]*Session, erro
 
 // TouchSession records activity and, when expiresAt is not zero, moves the expiry.
 func (db *DB) TouchSession(ctx context.Context, id string, expiresAt time.Time) error {
-	now := db.Now().Unix()
-	_, err := db.write.ExecContext(ctx, "UPDATE sessions SET last_seen_at = ?, expires_at = COALESCE(?, expires_at) WHERE id = ?", now, unix(expiresAt), id)
-	return err
+	return db.Batch(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE sessions SET last_seen_at = ?, expires_at = COALESCE(?, expires_at) WHERE id = ?", tx.now.Unix(), unix(expiresAt), id)
+		return err
+	})
 }
 
 // CompleteMFA clears the pending second factor of a session.

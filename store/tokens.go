@@ -43,10 +43,13 @@ func (db *DB) FindAPIToken(ctx context.Context, secret string) (*APIToken, error
 	return &t, nil
 }
 
-// TouchAPIToken records the token's last use (at most once a minute matters).
+// TouchAPIToken records the token's last use. It goes through group commit:
+// a burst of first requests must not queue one durable commit each.
 func (db *DB) TouchAPIToken(ctx context.Context, id string) error {
-	_, err := db.write.ExecContext(ctx, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", db.Now().Unix(), id)
-	return err
+	return db.Batch(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", tx.now.Unix(), id)
+		return err
+	})
 }
 
 // RevokeAPITokens revokes every token of the user.
