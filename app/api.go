@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"daraport/store"
 )
 
 type apiRole struct {
@@ -31,46 +29,6 @@ func (s *Server) handleAPIMe(w http.ResponseWriter, r *http.Request) {
 		me.Roles = append(me.Roles, apiRole{Role: m.Role, PracticeID: m.PracticeID, OrganizationID: m.OrganizationID})
 	}
 	writeJSON(w, http.StatusOK, me)
-}
-
-type apiPractitioner struct {
-	ID               string   `json:"id"`
-	Name             string   `json:"name"`
-	Specialties      []string `json:"specialties"`
-	City             string   `json:"city"`
-	Teleconsultation bool     `json:"teleconsultation"`
-}
-
-// handleAPIPractitioners answers GET /api/v1/practitioners: the public
-// directory of verified practices (the id is the practice id). Without
-// limit it returns every entry as an array; with limit, an object
-// {"practitioners":[…],"next":"cursor"} whose next is empty on the last page.
-func (s *Server) handleAPIPractitioners(w http.ResponseWriter, r *http.Request) {
-	limit, offset, err := pageParams(r)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	list, err := s.db.FindPractices(r.Context(), store.PracticeFilter{Status: store.PracticeVerified})
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	teleTypes, err := s.db.TeleconsultationPractices(r.Context())
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	out := make([]apiPractitioner, 0, len(list))
-	for _, p := range list {
-		out = append(out, apiPractitioner{ID: p.ID, Name: p.Name, Specialties: p.Specialties, City: p.City, Teleconsultation: teleTypes[p.ID]})
-	}
-	if limit == 0 {
-		writeJSON(w, http.StatusOK, out)
-		return
-	}
-	page, next := paginate(out, limit, offset)
-	writeJSON(w, http.StatusOK, map[string]any{"practitioners": page, "next": next})
 }
 
 // pageParams reads limit (1–1000; 0 when absent) and the opaque cursor.
@@ -124,7 +82,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 var apiSummaries = map[string]string{
 	"GET /api/v1/openapi.json":                                  "This document",
 	"GET /api/v1/me":                                            "The caller's account and roles",
-	"GET /api/v1/practitioners":                                 "Public directory of verified practitioners (id is the practice id); limit and cursor page it",
+	"GET /api/v1/practitioners":                                 "Public directory of verified practitioners (id is the practice id) with each one's next_available start; filters q (name), specialty, city (city or postal code prefix), teleconsultation=true, language (ISO 639-1); limit and cursor page it",
 	"GET /api/v1/practitioners/{id}/appointment-types":          "A verified practice's bookable appointment types, in order",
 	"GET /api/v1/practitioners/{id}/slots":                      "Free bookable starts between from and to (YYYY-MM-DD, inclusive, practice time zone), for a type when given",
 	"GET /api/v1/practices/{id}/settings":                       "The practice's settings (staff)",
@@ -147,6 +105,9 @@ var apiSummaries = map[string]string{
 	"POST /api/v1/appointments/{id}/cancel":                     "Cancel (the patient within the practice's rules, or its staff)",
 	"POST /api/v1/appointments/{id}/move":                       "Move to another free start in one atomic step; the id stays",
 	"GET /api/v1/practices/{id}/holidays":                       "Public holidays of the practice's country for a year, and whether they are blocked",
+
+	// Intake forms (intake.go).
+	"GET /api/v1/practitioners/{id}/appointment-types/{type}/questions": "The intake questions a booking of the type answers (POST /api/v1/appointments \"answers\": {question id: value})",
 }
 
 // apiSchemas names the request and response bodies of operations whose
@@ -223,7 +184,8 @@ func openAPIDocument(version, baseURL string, routes []route) map[string]any {
 	money := obj(map[string]any{"amount": integer, "currency": str})
 	ranges := map[string]any{"type": "array", "items": map[string]any{"type": "array", "items": str, "minItems": 2, "maxItems": 2}}
 	week := obj(map[string]any{"mon": ranges, "tue": ranges, "wed": ranges, "thu": ranges, "fri": ranges, "sat": ranges, "sun": ranges})
-	practitioner := obj(map[string]any{"id": str, "name": str, "specialties": strs, "city": str, "teleconsultation": boolean})
+	practitioner := obj(map[string]any{"id": str, "name": str, "specialties": strs, "city": str, "teleconsultation": boolean,
+		"postal_code": str, "languages": strs, "next_available": map[string]any{"type": "string", "format": "date-time", "nullable": true}})
 	apptType := obj(map[string]any{"id": str, "name": str, "minutes": integer, "price": money, "teleconsultation": boolean,
 		"buffer_after_minutes": integer, "new_patients": boolean, "first_visit_price": money})
 	return map[string]any{
@@ -251,7 +213,8 @@ func openAPIDocument(version, baseURL string, routes []route) map[string]any {
 					"secretary_phone": str}),
 				"Hours":        obj(map[string]any{"weekly": week, "from": str, "locations": map[string]any{"type": "object", "additionalProperties": week}}),
 				"BlockRequest": obj(map[string]any{"from": str, "to": str, "reason": str}),
-				"BookRequest":  obj(map[string]any{"slot_id": str, "type_id": str, "reason": str, "phone": str}),
+				"BookRequest": obj(map[string]any{"slot_id": str, "type_id": str, "reason": str, "phone": str,
+					"answers": map[string]any{"type": "object", "description": "intake answers by question id (see …/appointment-types/{type}/questions)"}}),
 				"Appointment": obj(map[string]any{"id": str, "practitioner_id": str, "patient_id": str, "type_id": str, "start": str,
 					"end": str, "state": str, "payment_state": str, "reason": str, "visit_url": str}),
 			},

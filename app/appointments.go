@@ -59,18 +59,24 @@ func readJSON(r *http.Request, v any) error {
 
 func (s *Server) handleAPIBook(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		SlotID string `json:"slot_id"`
-		TypeID string `json:"type_id"`
-		Reason string `json:"reason"`
-		Phone  string `json:"phone"`
+		SlotID  string         `json:"slot_id"`
+		TypeID  string         `json:"type_id"`
+		Reason  string         `json:"reason"`
+		Phone   string         `json:"phone"`
+		Answers map[string]any `json:"answers"`
 	}
 	if err := readJSON(r, &body); err != nil {
 		s.error(w, r, err)
 		return
 	}
+	answers, err := s.intakeFromAPI(r.Context(), body.TypeID, body.Answers)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	a := actorFrom(r)
 	appt, err := s.book(r.Context(), bookRequest{SlotID: body.SlotID, TypeID: body.TypeID, Reason: body.Reason, Phone: body.Phone,
-		Key: truncate(r.Header.Get("Idempotency-Key"), 100), Patient: a.User, ActorID: a.User.ID, IP: s.clientIP(r)})
+		Key: truncate(r.Header.Get("Idempotency-Key"), 100), Patient: a.User, ActorID: a.User.ID, IP: s.clientIP(r), Answers: answers})
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -173,10 +179,10 @@ func (s *Server) cancel(ctx context.Context, a *Actor, appt *store.Appointment, 
 	staff := Allow(a, PermPracticeDesk, Target{PracticeID: p.ID})
 	if !staff {
 		if !p.PatientCanCancel {
-			return errorf(ECodeForbidden, "error.cancel_not_allowed", "Phone", p.SecretaryPhone)
+			return phoneErr(ECodeForbidden, "error.cancel_not_allowed", p.SecretaryPhone)
 		}
 		if s.clock().Add(time.Duration(p.CancelCutoffHours) * time.Hour).After(appt.Start) {
-			return errorf(ECodeConflict, "error.cancel_too_late", "Hours", p.CancelCutoffHours, "Phone", p.SecretaryPhone)
+			return phoneErr(ECodeConflict, "error.cancel_too_late", p.SecretaryPhone, "Hours", p.CancelCutoffHours)
 		}
 	}
 	if appt.State != store.AppointmentBooked {
@@ -241,7 +247,7 @@ func (s *Server) move(ctx context.Context, a *Actor, appt *store.Appointment, p 
 		return nil, errorf(ECodeConflict, "error.not_booked")
 	}
 	if !staff && s.clock().Add(time.Duration(p.CancelCutoffHours)*time.Hour).After(appt.Start) {
-		return nil, errorf(ECodeConflict, "error.move_too_late", "Hours", p.CancelCutoffHours, "Phone", p.SecretaryPhone)
+		return nil, phoneErr(ECodeConflict, "error.move_too_late", p.SecretaryPhone, "Hours", p.CancelCutoffHours)
 	}
 	typ, err := s.db.FindTypeByID(ctx, appt.TypeID)
 	if err != nil {
@@ -258,6 +264,9 @@ func (s *Server) move(ctx context.Context, a *Actor, appt *store.Appointment, p 
 	}
 	if !slot.Start.After(now.Add(notice)) {
 		return nil, fieldErr(ECodeInvalid, "error.slot_too_soon", "slot_id")
+	}
+	if s.today(p, now).AddDays(p.HorizonDays).Start(s.location(p.TimeZone)).Before(slot.Start) {
+		return nil, fieldErr(ECodeInvalid, "error.slot_beyond", "slot_id")
 	}
 	patient, err := s.db.FindUserByID(ctx, appt.PatientID)
 	if err != nil {

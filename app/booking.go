@@ -31,6 +31,7 @@ type bookRequest struct {
 	Patient *store.User
 	ActorID string
 	IP      string
+	Answers map[string]any // intake answers, already validated (parseIntake / intakeFromAPI)
 }
 
 const maxReason = 500
@@ -116,6 +117,15 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// phoneErr is an error whose message tells the practice's phone number, or
+// its "_nophone" variant when the practice gave none.
+func phoneErr(code, msg, phone string, args ...any) *Error {
+	if strings.TrimSpace(phone) == "" {
+		return errorf(code, msg+"_nophone", args...)
+	}
+	return errorf(code, msg, append(args, "Phone", phone)...)
 }
 
 func fieldErr(code, msg, field string) *Error {
@@ -223,7 +233,7 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 					return err
 				}
 				if !ok {
-					return errorf(ECodeForbidden, "error.not_on_allowlist", "Phone", p.SecretaryPhone)
+					return phoneErr(ECodeForbidden, "error.not_on_allowlist", p.SecretaryPhone)
 				}
 			}
 			if !typ.NewPatients {
@@ -266,6 +276,11 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 			if errors.Is(err, store.ErrConflict) {
 				return errSlotTaken
 			}
+			return err
+		}
+		// The intake answers are part of the booking: stored encrypted in
+		// the same claim, or not at all.
+		if err := s.saveIntake(ctx, tx, a.ID, req.Answers); err != nil {
 			return err
 		}
 		if err := s.mailAppointment(ctx, tx, "appointment_confirmed", req.Patient, p, typ.Name, a); err != nil {

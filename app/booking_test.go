@@ -403,3 +403,41 @@ func setMode(t testing.TB, ts *testServer, practiceID string, change func(*store
 		t.Fatal(err)
 	}
 }
+
+// TestBookAPIIntake: answers travel with the booking, in its transaction;
+// a missing required answer refuses the booking and writes nothing.
+func TestBookAPIIntake(t *testing.T) {
+	f := newBookingFixture(t, nil)
+	ts := f.ts
+	ctx := context.Background()
+	q := &store.IntakeQuestion{TypeID: f.visit.ID, Label: "Allergies?", Kind: store.IntakeShort, Required: true}
+	if err := ts.db.Update(ctx, func(tx *store.Tx) error { return tx.CreateIntakeQuestion(ctx, q) }); err != nil {
+		t.Fatal(err)
+	}
+	pat := ts.addUser(t, "pat@example.org", "Pat Patient", store.RolePatient, "")
+	tok := ts.token(t, pat)
+	s := f.starts(t, f.visit)[0]
+	before := countRows(t, ts, "appointments")
+	r := f.bookAPI(t, tok, map[string]string{"slot_id": s.ID, "type_id": f.visit.ID}, "")
+	if r.StatusCode != 422 || countRows(t, ts, "appointments") != before {
+		t.Fatalf("missing required answer: %d %s", r.StatusCode, r.Body)
+	}
+	body := `{"slot_id":"` + s.ID + `","type_id":"` + f.visit.ID + `","answers":{"` + q.ID + `":"penicillin"}}`
+	r = ts.api(t, "POST", "/api/v1/appointments", tok, strings.NewReader(body))
+	if r.StatusCode != 201 {
+		t.Fatalf("book with answers: %d %s", r.StatusCode, r.Body)
+	}
+	var a apiAppointment
+	json.Unmarshal([]byte(r.Body), &a)
+	got, err := ts.srv.intakeAnswersFor(ctx, a.ID)
+	if err != nil || len(got) != 1 || !strings.Contains(fmt.Sprint(got[0]), "penicillin") {
+		t.Fatalf("answers %+v %v", got, err)
+	}
+	var raw []byte
+	ts.db.Update(ctx, func(tx *store.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT answers FROM intake_answers WHERE appointment_id = ?", a.ID).Scan(&raw)
+	})
+	if len(raw) == 0 || strings.Contains(string(raw), "penicillin") {
+		t.Fatal("intake answers are not encrypted at rest")
+	}
+}

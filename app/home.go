@@ -8,22 +8,7 @@ import (
 	"daraport/store"
 )
 
-type homePage struct {
-	*Page
-	Practices []*store.Practice
-}
-
-// handleHome is the home page and, until the directory issue lands its
-// search, the list of the installation's verified practices.
-func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	list, err := s.db.FindPractices(r.Context(), store.PracticeFilter{Status: store.PracticeVerified})
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	p := &homePage{Page: s.newPage(w, r, "home.title"), Practices: list}
-	s.render(w, r, http.StatusOK, "home", p)
-}
+// The home page and the directory (handleHome) are in directory.go.
 
 func setLangCookie(w http.ResponseWriter, lang string) {
 	http.SetCookie(w, &http.Cookie{Name: "lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})

@@ -322,22 +322,23 @@ func (s *Server) freeStarts(ctx context.Context, p *store.Practice, minutes, buf
 	// Read a little past the window so a start late on the last day still
 	// sees the slots its buffer needs.
 	end := to.AddDays(1).Start(loc)
-	slots, err := s.db.FindSlots(ctx, p.ID, from.Start(loc), end.Add(time.Duration(need)*time.Duration(p.SlotMinutes)*time.Minute))
+	slots, err := s.db.FindSlotCells(ctx, p.ID, from.Start(loc), end.Add(time.Duration(need)*time.Duration(p.SlotMinutes)*time.Minute))
 	if err != nil {
 		return nil, err
 	}
 	cells := make([]schedule.Cell, len(slots))
 	multi := false
 	for i, sl := range slots {
-		cells[i] = schedule.Cell{ID: sl.ID, Start: sl.Start, End: sl.End, Location: sl.LocationID, Free: sl.State == store.SlotFree}
+		cells[i] = schedule.Cell{ID: sl.ID, Start: time.Unix(sl.Start, 0).UTC(), End: time.Unix(sl.End, 0).UTC(), Location: sl.LocationID, Free: sl.Free}
 		multi = multi || sl.LocationID != ""
 	}
 	if multi {
 		schedule.SortCells(cells)
 	}
 	earliest := now.Add(time.Duration(p.MinNoticeMinutes) * time.Minute)
-	var out []schedule.Cell
-	for _, c := range schedule.Starts(cells, need) {
+	starts := schedule.Starts(cells, need)
+	out := starts[:0]
+	for _, c := range starts {
 		if c.Start.Before(earliest) || !c.Start.Before(end) {
 			continue
 		}

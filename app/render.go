@@ -209,7 +209,8 @@ func (s *Server) menu(p *Page) []MenuSection {
 			MenuSection{Title: p.T("menu.communicate"), Items: []MenuItem{item("menu.contact", "/contact")}})
 		return out
 	}
-	patients.Items = append(patients.Items, item("menu.account", "/account"))
+	patients.Items = append(patients.Items, item("menu.my_appointments", "/appointments"), item("request.mine_title", "/requests"),
+		item("menu.account", "/account"))
 	out = append(out, patients)
 	pros := MenuSection{Title: p.T("menu.pros")}
 	if a.Has(store.RolePractitioner) {
@@ -228,8 +229,12 @@ func (s *Server) menu(p *Page) []MenuSection {
 	out = append(out, pros)
 	if a.Has(store.RoleSecretary) || a.Has(store.RolePractitioner) {
 		desk := MenuSection{Title: p.T("menu.secretaries"), Items: []MenuItem{item("menu.secretary_home", "/secretary")}}
-		if ids := a.Practices(store.RoleSecretary); len(ids) > 0 {
-			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+ids[0]+"/absences"))
+		ids := append(a.Practices(store.RolePractitioner), a.Practices(store.RoleSecretary)...)
+		if len(ids) > 0 {
+			desk.Items = append(desk.Items, item("request.staff_title", "/pro/p/"+ids[0]+"/requests"))
+		}
+		if sec := a.Practices(store.RoleSecretary); len(sec) > 0 && !a.Has(store.RolePractitioner) {
+			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+sec[0]+"/absences"))
 		}
 		out = append(out, desk)
 	}

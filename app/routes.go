@@ -86,6 +86,9 @@ func (s *Server) routeTable() []route {
 		s.blocksRoutes(),       // blocks.go
 		s.slotsRoutes(),        // slots.go
 		s.appointmentsRoutes(), // appointments.go
+		s.directoryRoutes(),    // directory.go
+		s.intakeRoutes(), s.journeysRoutes(),
+		s.bookPagesRoutes(), s.myAppointmentsRoutes(),
 	} {
 		rs = append(rs, more...)
 	}

@@ -343,7 +343,7 @@ func Starts(cells []Cell, need int) []Cell {
 	if need <= 0 {
 		return nil
 	}
-	var out []Cell
+	out := make([]Cell, 0, len(cells))
 	run := 0 // length of the current run of contiguous free cells ending at i
 	for i, c := range cells {
 		contiguous := i > 0 && cells[i-1].Location == c.Location && cells[i-1].End.Equal(c.Start)
