@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -170,6 +172,15 @@ func BenchmarkBookingRace(b *testing.B) {
 		}(i)
 	}
 	ready.Wait()
+	if f := os.Getenv("DARAPORT_RACE_PROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer out.Close()
+		pprof.StartCPUProfile(out)
+		defer pprof.StopCPUProfile()
+	}
 	close(gate)
 	wg.Wait()
 	b.StopTimer()

@@ -95,7 +95,7 @@ func (db *DB) scanAppointments(rows *sql.Rows) ([]*Appointment, error) {
 
 // FindAppointmentByID returns the appointment, or ErrNotFound.
 func (db *DB) FindAppointmentByID(ctx context.Context, id string) (*Appointment, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+appointmentColumns+" FROM appointments WHERE id = ?", id)
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+appointmentColumns+" FROM appointments WHERE id = ?", id)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (db *DB) FindAppointments(ctx context.Context, f AppointmentFilter) ([]*App
 	if !f.To.IsZero() {
 		where, args = append(where, "starts_at < ?"), append(args, f.To.Unix())
 	}
-	rows, err := db.read.QueryContext(ctx, "SELECT "+appointmentColumns+" FROM appointments WHERE "+strings.Join(where, " AND ")+" ORDER BY starts_at, id", args...)
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+appointmentColumns+" FROM appointments WHERE "+strings.Join(where, " AND ")+" ORDER BY starts_at, id", args...)
 	if err != nil {
 		return nil, err
 	}

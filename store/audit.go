@@ -95,7 +95,7 @@ func (db *DB) FindAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, erro
 		limit = -1
 	}
 	args = append(args, limit)
-	rows, err := db.read.QueryContext(ctx, "SELECT seq, at, actor_id, action, object_type, object_id, ip, detail, prev_hash, hash FROM audit WHERE "+
+	rows, err := db.rq.QueryContext(ctx, "SELECT seq, at, actor_id, action, object_type, object_id, ip, detail, prev_hash, hash FROM audit WHERE "+
 		strings.Join(where, " AND ")+" ORDER BY seq DESC LIMIT ?", args...)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func (db *DB) FindAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, erro
 // VerifyAudit walks the whole chain and returns the number of entries checked,
 // or an error naming the first entry whose hash or link does not verify.
 func (db *DB) VerifyAudit(ctx context.Context) (int, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT seq, at, actor_id, action, object_type, object_id, ip, detail, prev_hash, hash FROM audit ORDER BY seq")
+	rows, err := db.rq.QueryContext(ctx, "SELECT seq, at, actor_id, action, object_type, object_id, ip, detail, prev_hash, hash FROM audit ORDER BY seq")
 	if err != nil {
 		return 0, err
 	}

@@ -123,7 +123,7 @@ func (db *DB) blockConflictNames(ctx context.Context, query string, into map[str
 	for id := range into {
 		args = append(args, id)
 	}
-	rows, err := db.read.QueryContext(ctx, query+"(?"+strings.Repeat(",?", len(args)-1)+")", args...)
+	rows, err := db.rq.QueryContext(ctx, query+"(?"+strings.Repeat(",?", len(args)-1)+")", args...)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func (tx *Tx) RecordConsent(ctx context.Context, c *Consent) error {
 
 // Consents returns the user's consent history, newest first.
 func (db *DB) Consents(ctx context.Context, userID string) ([]Consent, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id, user_id, item, version, granted, at, ip FROM consents WHERE user_id = ? ORDER BY at DESC, rowid DESC", userID)
+	rows, err := db.rq.QueryContext(ctx, "SELECT id, user_id, item, version, granted, at, ip FROM consents WHERE user_id = ? ORDER BY at DESC, rowid DESC", userID)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func (db *DB) FindContactMessages(ctx context.Context, limit int) ([]*ContactMes
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := db.read.QueryContext(ctx, "SELECT id, user_id, name, email, subject, body, created_at, handled_at FROM contact_messages ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
+	rows, err := db.rq.QueryContext(ctx, "SELECT id, user_id, name, email, subject, body, created_at, handled_at FROM contact_messages ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func (tx *Tx) ClearSearchDirty(ctx context.Context, practiceID string) error {
 // were created or changed.
 func (db *DB) SearchDirty(ctx context.Context) (bool, error) {
 	var dirty bool
-	err := db.read.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM practice_search_dirty)").Scan(&dirty)
+	err := db.rq.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM practice_search_dirty)").Scan(&dirty)
 	return dirty, err
 }
 
@@ -148,7 +148,7 @@ func (db *DB) SearchDirectory(ctx context.Context, f DirectoryFilter) ([]Directo
 		q += " LIMIT ? OFFSET ?"
 		pageArgs = append(slices.Clip(args), f.Limit, f.Offset)
 	}
-	rows, err := db.read.QueryContext(ctx, q, pageArgs...)
+	rows, err := db.rq.QueryContext(ctx, q, pageArgs...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -170,7 +170,7 @@ func (db *DB) SearchDirectory(ctx context.Context, f DirectoryFilter) ([]Directo
 	}
 	total := len(ids)
 	if f.Limit > 0 && (f.Offset > 0 || len(ids) == f.Limit) {
-		if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM practice_search WHERE "+cond, args...).Scan(&total); err != nil {
+		if err := db.rq.QueryRowContext(ctx, "SELECT count(*) FROM practice_search WHERE "+cond, args...).Scan(&total); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -205,7 +205,7 @@ func (db *DB) FindActiveTypesOf(ctx context.Context, practiceIDs []string) (map[
 	for i, id := range practiceIDs {
 		args[i] = id
 	}
-	rows, err := db.read.QueryContext(ctx, "SELECT "+typeColumns+" FROM appointment_types WHERE archived_at IS NULL AND practice_id IN (?"+
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+typeColumns+" FROM appointment_types WHERE archived_at IS NULL AND practice_id IN (?"+
 		strings.Repeat(",?", len(practiceIDs)-1)+") ORDER BY practice_id, position", args...)
 	if err != nil {
 		return nil, err
@@ -225,7 +225,7 @@ func (db *DB) FindActiveTypesOf(ctx context.Context, practiceIDs []string) (map[
 // starting in [from, to). Returns ErrNotFound when there is none.
 func (db *DB) FirstFreeSlot(ctx context.Context, practiceID string, from, to time.Time) (time.Time, error) {
 	var start int64
-	err := db.read.QueryRowContext(ctx, `SELECT starts_at FROM slots WHERE practice_id = ? AND starts_at >= ? AND starts_at < ?
+	err := db.rq.QueryRowContext(ctx, `SELECT starts_at FROM slots WHERE practice_id = ? AND starts_at >= ? AND starts_at < ?
 		AND state = ? ORDER BY starts_at LIMIT 1`, practiceID, from.Unix(), to.Unix(), SlotFree).Scan(&start)
 	if err != nil {
 		return time.Time{}, formatError(err)

@@ -36,7 +36,7 @@ func (db *DB) FindDocument(ctx context.Context, id string) (*Document, []byte, e
 	var d Document
 	var blob []byte
 	var c int64
-	err := db.read.QueryRowContext(ctx, "SELECT id, owner_id, purpose, filename, content_type, size, data, created_at FROM documents WHERE id = ?", id).
+	err := db.rq.QueryRowContext(ctx, "SELECT id, owner_id, purpose, filename, content_type, size, data, created_at FROM documents WHERE id = ?", id).
 		Scan(&d.ID, &d.OwnerID, &d.Purpose, &d.Filename, &d.ContentType, &d.Size, &blob, &c)
 	if err != nil {
 		return nil, nil, formatError(err)

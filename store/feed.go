@@ -26,7 +26,7 @@ func (tx *Tx) SetFeedTokenHash(ctx context.Context, practiceID, hash string) (ha
 // ErrNotFound for an unknown practice.
 func (db *DB) HasFeed(ctx context.Context, practiceID string) (bool, error) {
 	var h string
-	if err := db.read.QueryRowContext(ctx, "SELECT feed_token_hash FROM practices WHERE id = ?", practiceID).Scan(&h); err != nil {
+	if err := db.rq.QueryRowContext(ctx, "SELECT feed_token_hash FROM practices WHERE id = ?", practiceID).Scan(&h); err != nil {
 		return false, formatError(err)
 	}
 	return h != "", nil
@@ -38,7 +38,7 @@ func (db *DB) FindPracticeByFeedHash(ctx context.Context, hash string) (*Practic
 	if hash == "" {
 		return nil, ErrNotFound
 	}
-	return scanPractice(db.read.QueryRowContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE feed_token_hash = ?", hash))
+	return scanPractice(db.rq.QueryRowContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE feed_token_hash = ?", hash))
 }
 
 // FeedAppointment is one appointment as the practitioner's calendar feed
@@ -72,7 +72,7 @@ func (db *DB) FeedAppointments(ctx context.Context, practiceID string, states []
 			args = append(args, s)
 		}
 	}
-	rows, err := db.read.QueryContext(ctx, q+" ORDER BY a.starts_at, a.id", args...)
+	rows, err := db.rq.QueryContext(ctx, q+" ORDER BY a.starts_at, a.id", args...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import "context"
 // id, archived ones included (past and conflicting appointments still name
 // them). The hours page lists the appointments new hours no longer cover.
 func (db *DB) AppointmentTypeNames(ctx context.Context, practiceID string) (map[string]string, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id, name FROM appointment_types WHERE practice_id = ?", practiceID)
+	rows, err := db.rq.QueryContext(ctx, "SELECT id, name FROM appointment_types WHERE practice_id = ?", practiceID)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func findIntakeQuestions(ctx context.Context, q queryer, typeID string) ([]*Inta
 // FindIntakeQuestions returns the active questions of an appointment type,
 // in order (none: an empty list).
 func (db *DB) FindIntakeQuestions(ctx context.Context, typeID string) ([]*IntakeQuestion, error) {
-	return findIntakeQuestions(ctx, db.read, typeID)
+	return findIntakeQuestions(ctx, db.rq, typeID)
 }
 
 // FindIntakeQuestions returns the active questions of an appointment type
@@ -165,7 +165,7 @@ func (db *DB) FindIntakeAnswers(ctx context.Context, appointmentID string) ([]by
 		return nil, err
 	}
 	var blob []byte
-	if err := db.read.QueryRowContext(ctx, "SELECT answers FROM intake_answers WHERE appointment_id = ?", appointmentID).Scan(&blob); err != nil {
+	if err := db.rq.QueryRowContext(ctx, "SELECT answers FROM intake_answers WHERE appointment_id = ?", appointmentID).Scan(&blob); err != nil {
 		return nil, formatError(err)
 	}
 	return s.open(blob, "intake_answers:"+appointmentID)

@@ -7,7 +7,7 @@ import (
 // Meta returns the installation setting stored under key, or ErrNotFound.
 func (db *DB) Meta(ctx context.Context, key string) (string, error) {
 	var v string
-	err := db.read.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
+	err := db.rq.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
 	return v, formatError(err)
 }
 

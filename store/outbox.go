@@ -94,7 +94,7 @@ func (db *DB) FindOutbox(ctx context.Context, f OutboxFilter) ([]*OutboxMessage,
 		limit = -1
 	}
 	args = append(args, limit)
-	rows, err := db.read.QueryContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE "+strings.Join(where, " AND ")+" ORDER BY created_at DESC, rowid DESC LIMIT ?", args...)
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE "+strings.Join(where, " AND ")+" ORDER BY created_at DESC, rowid DESC LIMIT ?", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -112,12 +112,12 @@ func (db *DB) FindOutbox(ctx context.Context, f OutboxFilter) ([]*OutboxMessage,
 
 // FindOutboxByID returns one message, or ErrNotFound.
 func (db *DB) FindOutboxByID(ctx context.Context, id string) (*OutboxMessage, error) {
-	return scanOutbox(db.read.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
+	return scanOutbox(db.rq.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
 }
 
 // CountOutbox returns the number of messages per state.
 func (db *DB) CountOutbox(ctx context.Context) (map[string]int, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT state, count(*) FROM outbox GROUP BY state")
+	rows, err := db.rq.QueryContext(ctx, "SELECT state, count(*) FROM outbox GROUP BY state")
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func (tx *Tx) SaveHours(ctx context.Context, practiceID, validFrom, spec string)
 
 // HoursVersions returns the practice's hours versions, oldest first.
 func (db *DB) HoursVersions(ctx context.Context, practiceID string) ([]HoursVersion, error) {
-	return hoursVersions(ctx, db.read, practiceID)
+	return hoursVersions(ctx, db.rq, practiceID)
 }
 
 // HoursVersions returns the practice's hours versions inside the transaction.
@@ -99,7 +99,7 @@ func (tx *Tx) DeleteLocation(ctx context.Context, practiceID, id string) error {
 
 // Locations returns the practice's extra locations, in order.
 func (db *DB) Locations(ctx context.Context, practiceID string) ([]*Location, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, practice_id, name, kind, address, postal_code, city, position, created_at
+	rows, err := db.rq.QueryContext(ctx, `SELECT id, practice_id, name, kind, address, postal_code, city, position, created_at
 		FROM practice_locations WHERE practice_id = ? ORDER BY position, created_at`, practiceID)
 	if err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ type SlotCell struct {
 // FindSlotCells returns the practice's slots starting in [from, to) with
 // only what the free-start search needs: the hot read of the booking pages.
 func (db *DB) FindSlotCells(ctx context.Context, practiceID string, from, to time.Time) ([]SlotCell, error) {
-	rows, err := db.read.QueryContext(ctx, SlotCellsQuery, practiceID, from.Unix(), to.Unix())
+	rows, err := db.rq.QueryContext(ctx, SlotCellsQuery, practiceID, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ func scanSlots(rows *sql.Rows) ([]Slot, error) {
 
 // FindSlots returns the practice's slots starting in [from, to), by start.
 func (db *DB) FindSlots(ctx context.Context, practiceID string, from, to time.Time) ([]Slot, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE practice_id = ? AND starts_at >= ? AND starts_at < ? ORDER BY starts_at, location_id",
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE practice_id = ? AND starts_at >= ? AND starts_at < ? ORDER BY starts_at, location_id",
 		practiceID, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, err
@@ -276,7 +276,7 @@ func (tx *Tx) FindSlots(ctx context.Context, practiceID string, from, to time.Ti
 
 // FindSlotByID returns one slot, or ErrNotFound.
 func (db *DB) FindSlotByID(ctx context.Context, id string) (*Slot, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE id = ?", id)
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE id = ?", id)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +292,7 @@ func (db *DB) FindSlotByID(ctx context.Context, id string) (*Slot, error) {
 
 // CountSlots returns the practice's slots per state.
 func (db *DB) CountSlots(ctx context.Context, practiceID string) (map[string]int, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT state, count(*) FROM slots WHERE practice_id = ? GROUP BY state", practiceID)
+	rows, err := db.rq.QueryContext(ctx, "SELECT state, count(*) FROM slots WHERE practice_id = ? GROUP BY state", practiceID)
 	if err != nil {
 		return nil, err
 	}
@@ -358,7 +358,7 @@ func (tx *Tx) SetPlanned(ctx context.Context, practiceID, until string, initial 
 // GeneratedPractices returns the practices whose planning exists (initial
 // generation done): the ones the nightly roll extends.
 func (db *DB) GeneratedPractices(ctx context.Context) ([]*Practice, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE generated_at IS NOT NULL ORDER BY id")
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE generated_at IS NOT NULL ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +478,7 @@ func (tx *Tx) DeleteBlock(ctx context.Context, practiceID, id string) error {
 
 // FindBlocks returns the practice's blocks ending after from, by start.
 func (db *DB) FindBlocks(ctx context.Context, practiceID string, from time.Time) ([]*Block, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id, practice_id, starts_at, ends_at, kind, reason, created_by, created_at FROM blocks WHERE practice_id = ? AND ends_at > ? ORDER BY starts_at",
+	rows, err := db.rq.QueryContext(ctx, "SELECT id, practice_id, starts_at, ends_at, kind, reason, created_by, created_at FROM blocks WHERE practice_id = ? AND ends_at > ? ORDER BY starts_at",
 		practiceID, from.Unix())
 	if err != nil {
 		return nil, err
@@ -541,7 +541,7 @@ func (db *DB) FindRuns(ctx context.Context, practiceID string, limit int) ([]*Pl
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT id, kind, practice_id, state, detail, started_at, finished_at, practices, days, added, removed, progress
+	rows, err := db.rq.QueryContext(ctx, `SELECT id, kind, practice_id, state, detail, started_at, finished_at, practices, days, added, removed, progress
 		FROM planning_runs WHERE (? = '' OR practice_id = ?) ORDER BY started_at DESC, rowid DESC LIMIT ?`, practiceID, practiceID, limit)
 	if err != nil {
 		return nil, err
@@ -566,7 +566,7 @@ func (db *DB) FindRunByID(ctx context.Context, id string) (*PlanningRun, error) 
 	var r PlanningRun
 	var st int64
 	var f sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT id, kind, practice_id, state, detail, started_at, finished_at, practices, days, added, removed, progress
+	err := db.rq.QueryRowContext(ctx, `SELECT id, kind, practice_id, state, detail, started_at, finished_at, practices, days, added, removed, progress
 		FROM planning_runs WHERE id = ?`, id).Scan(&r.ID, &r.Kind, &r.PracticeID, &r.State, &r.Detail, &st, &f, &r.Practices, &r.Days, &r.Added, &r.Removed, &r.Progress)
 	if err != nil {
 		return nil, formatError(err)

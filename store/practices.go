@@ -163,7 +163,7 @@ func (tx *Tx) CreatePractice(ctx context.Context, p *Practice) error {
 
 // FindPracticeByID returns the practice, or ErrNotFound.
 func (db *DB) FindPracticeByID(ctx context.Context, id string) (*Practice, error) {
-	return scanPractice(db.read.QueryRowContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE id = ?", id))
+	return scanPractice(db.rq.QueryRowContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE id = ?", id))
 }
 
 // FindPracticeByID returns the practice inside the transaction, or ErrNotFound.
@@ -198,7 +198,7 @@ func (db *DB) FindPractices(ctx context.Context, f PracticeFilter) ([]*Practice,
 			args = append(args, id)
 		}
 	}
-	rows, err := db.read.QueryContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE "+strings.Join(where, " AND ")+" ORDER BY name COLLATE NOCASE, id", args...)
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE "+strings.Join(where, " AND ")+" ORDER BY name COLLATE NOCASE, id", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func (tx *Tx) CreateOrganization(ctx context.Context, o *Organization) error {
 
 // FindOrganizationByID returns the organization, or ErrNotFound.
 func (db *DB) FindOrganizationByID(ctx context.Context, id string) (*Organization, error) {
-	return findOrganizationByID(ctx, db.read, id)
+	return findOrganizationByID(ctx, db.rq, id)
 }
 
 // FindOrganizationByID returns the organization inside the transaction, or ErrNotFound.
@@ -274,7 +274,7 @@ func findOrganizationByID(ctx context.Context, q queryer, id string) (*Organizat
 
 // FindOrganizations returns every organization, by name.
 func (db *DB) FindOrganizations(ctx context.Context) ([]*Organization, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id, name, kind, created_at FROM organizations ORDER BY name COLLATE NOCASE, id")
+	rows, err := db.rq.QueryContext(ctx, "SELECT id, name, kind, created_at FROM organizations ORDER BY name COLLATE NOCASE, id")
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +312,7 @@ func (tx *Tx) SetPracticeOrganization(ctx context.Context, practiceID, orgID str
 // TeleconsultationPractices returns the ids of the practices offering at
 // least one active teleconsultation type.
 func (db *DB) TeleconsultationPractices(ctx context.Context) (map[string]bool, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT DISTINCT practice_id FROM appointment_types WHERE teleconsultation = 1 AND archived_at IS NULL")
+	rows, err := db.rq.QueryContext(ctx, "SELECT DISTINCT practice_id FROM appointment_types WHERE teleconsultation = 1 AND archived_at IS NULL")
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func (tx *Tx) CreateBookingRequest(ctx context.Context, r *BookingRequest) error
 
 // FindBookingRequestByID returns the request, or ErrNotFound.
 func (db *DB) FindBookingRequestByID(ctx context.Context, id string) (*BookingRequest, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+requestColumns+" FROM booking_requests WHERE id = ?", id)
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+requestColumns+" FROM booking_requests WHERE id = ?", id)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (db *DB) FindBookingRequests(ctx context.Context, f BookingRequestFilter) (
 			args = append(args, st)
 		}
 	}
-	rows, err := db.read.QueryContext(ctx, "SELECT "+requestColumns+" FROM booking_requests WHERE "+strings.Join(where, " AND ")+
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+requestColumns+" FROM booking_requests WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY created_at, rowid", args...)
 	if err != nil {
 		return nil, err

@@ -63,12 +63,12 @@ func (tx *Tx) CreateSession(ctx context.Context, s *Session) error {
 // FindSession returns the session with that id (token hash), or ErrNotFound.
 // Expiry is the caller's decision.
 func (db *DB) FindSession(ctx context.Context, id string) (*Session, error) {
-	return scanSession(db.read.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
+	return scanSession(db.rq.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
 }
 
 // UserSessions returns the user's sessions, most recently seen first.
 func (db *DB) UserSessions(ctx context.Context, userID string) ([]*Session, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE user_id = ? ORDER BY last_seen_at DESC", userID)
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE user_id = ? ORDER BY last_seen_at DESC", userID)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ type TypeDuration struct {
 // ActiveTypeDurations returns the practice's appointment types that are not
 // archived, by position.
 func (db *DB) ActiveTypeDurations(ctx context.Context, practiceID string) ([]TypeDuration, error) {
-	return activeTypeDurations(ctx, db.read, practiceID)
+	return activeTypeDurations(ctx, db.rq, practiceID)
 }
 
 // ActiveTypeDurations returns, inside the transaction, the practice's
@@ -50,7 +50,7 @@ func activeTypeDurations(ctx context.Context, q queryer, practiceID string) ([]T
 // location starting at or after from.
 func (db *DB) CountBookedAt(ctx context.Context, practiceID, locationID string, from time.Time) (int, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM slots WHERE practice_id = ? AND location_id = ? AND state = 'booked' AND starts_at >= ?",
+	err := db.rq.QueryRowContext(ctx, "SELECT count(*) FROM slots WHERE practice_id = ? AND location_id = ? AND state = 'booked' AND starts_at >= ?",
 		practiceID, locationID, from.Unix()).Scan(&n)
 	return n, err
 }

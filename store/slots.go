@@ -19,7 +19,7 @@ type TypeSpan struct {
 func (db *DB) FindTypeSpan(ctx context.Context, practiceID, id string) (*TypeSpan, error) {
 	var t TypeSpan
 	var archived sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT id, practice_id, minutes, buffer_after_minutes, archived_at
+	err := db.rq.QueryRowContext(ctx, `SELECT id, practice_id, minutes, buffer_after_minutes, archived_at
 		FROM appointment_types WHERE id = ? AND practice_id = ?`, id, practiceID).Scan(&t.ID, &t.PracticeID, &t.Minutes, &t.BufferAfter, &archived)
 	if err != nil {
 		return nil, formatError(err)

@@ -73,6 +73,7 @@ type DB struct {
 	seal  *sealer
 	keyID string
 	batch batcher
+	rq    *stmtCache // the read pool, through prepared statements
 }
 
 // Open opens (creating if needed) the database in opts.Dir, applies pending
@@ -114,7 +115,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{write: w, read: r, dir: opts.Dir, path: path, now: opts.Now}
+	db := &DB{write: w, read: r, dir: opts.Dir, path: path, now: opts.Now, rq: newStmtCache(r)}
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -156,6 +157,9 @@ func dsn(path, sync string, writer bool) string {
 // Close checkpoints the WAL and closes both pools.
 func (db *DB) Close() error {
 	db.stopBatch()
+	if db.rq != nil {
+		db.rq.close()
+	}
 	if db.write != nil {
 		_, _ = db.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	}
@@ -191,7 +195,7 @@ func (db *DB) Now() time.Time { return db.now().UTC() }
 // Ping checks that the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return db.rq.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Tx is a write transaction with the time fixed when it began, so every row
@@ -373,7 +377,7 @@ func (db *DB) VacuumInto(ctx context.Context, dst string) error {
 
 // Migrations returns the names of the applied migrations, in order.
 func (db *DB) Migrations(ctx context.Context) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT name FROM schema_migrations ORDER BY name")
+	rows, err := db.rq.QueryContext(ctx, "SELECT name FROM schema_migrations ORDER BY name")
 	if err != nil {
 		return nil, err
 	}

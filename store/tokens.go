@@ -34,7 +34,7 @@ func (db *DB) FindAPIToken(ctx context.Context, secret string) (*APIToken, error
 	var t APIToken
 	var c int64
 	var l sql.NullInt64
-	err := db.read.QueryRowContext(ctx, "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+	err := db.rq.QueryRowContext(ctx, "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
 		HashToken(secret)).Scan(&t.ID, &t.UserID, &t.Name, &c, &l)
 	if err != nil {
 		return nil, formatError(err)
@@ -104,7 +104,7 @@ func (db *DB) CheckEmailToken(ctx context.Context, secret, purpose string) (stri
 	var userID string
 	var exp int64
 	var used sql.NullInt64
-	err := db.read.QueryRowContext(ctx, "SELECT user_id, expires_at, used_at FROM email_tokens WHERE token_hash = ? AND purpose = ?",
+	err := db.rq.QueryRowContext(ctx, "SELECT user_id, expires_at, used_at FROM email_tokens WHERE token_hash = ? AND purpose = ?",
 		HashToken(secret), purpose).Scan(&userID, &exp, &used)
 	if err != nil {
 		return "", formatError(err)

@@ -203,7 +203,7 @@ func (tx *Tx) renumberTypes(ctx context.Context, list []*AppointmentType) error 
 // FindTypes returns the practice's active types in list order, followed,
 // when includeArchived is set, by its archived types (newest removal first).
 func (db *DB) FindTypes(ctx context.Context, practiceID string, includeArchived bool) ([]*AppointmentType, error) {
-	return findTypes(ctx, db.read, practiceID, includeArchived)
+	return findTypes(ctx, db.rq, practiceID, includeArchived)
 }
 
 // FindTypes is FindTypes inside the transaction.
@@ -236,7 +236,7 @@ func findTypes(ctx context.Context, q queryer, practiceID string, includeArchive
 // FindTypeByID returns a type, archived or not (past appointments point at
 // archived ones); callers check PracticeID and Archived. Returns ErrNotFound.
 func (db *DB) FindTypeByID(ctx context.Context, id string) (*AppointmentType, error) {
-	return scanType(db.read.QueryRowContext(ctx, "SELECT "+typeColumns+" FROM appointment_types WHERE id = ?", id))
+	return scanType(db.rq.QueryRowContext(ctx, "SELECT "+typeColumns+" FROM appointment_types WHERE id = ?", id))
 }
 
 // FindTypeByID is FindTypeByID inside the transaction.

@@ -72,7 +72,7 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 
 // FindUserByID returns the user with that id, or ErrNotFound.
 func (db *DB) FindUserByID(ctx context.Context, id string) (*User, error) {
-	return findUserByID(ctx, db.read, id)
+	return findUserByID(ctx, db.rq, id)
 }
 
 // FindUserByID returns the user with that id inside the transaction, or ErrNotFound.
@@ -86,7 +86,7 @@ func findUserByID(ctx context.Context, q queryer, id string) (*User, error) {
 
 // FindUserByEmail returns the user with that e-mail (case-insensitive), or ErrNotFound.
 func (db *DB) FindUserByEmail(ctx context.Context, email string) (*User, error) {
-	return scanUser(db.read.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE email = ?", strings.TrimSpace(email)))
+	return scanUser(db.rq.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE email = ?", strings.TrimSpace(email)))
 }
 
 // FindUserByEmail returns the user with that e-mail inside the transaction, or ErrNotFound.
@@ -119,7 +119,7 @@ func (db *DB) FindUsers(ctx context.Context, f UserFilter) ([]*User, error) {
 		limit = -1
 	}
 	args = append(args, limit, f.Offset)
-	rows, err := db.read.QueryContext(ctx, "SELECT "+userColumns+" FROM users WHERE "+strings.Join(where, " AND ")+
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+userColumns+" FROM users WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY created_at DESC, id LIMIT ? OFFSET ?", args...)
 	if err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func escapeLike(s string) string {
 // CountUsers returns the number of accounts.
 func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&n)
+	err := db.rq.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&n)
 	return n, err
 }
 
@@ -259,7 +259,7 @@ func (tx *Tx) SetTOTP(ctx context.Context, userID, secret string, enabled bool) 
 // TOTPSecret returns the user's decrypted TOTP secret ("" when none is set).
 func (db *DB) TOTPSecret(ctx context.Context, userID string) (string, error) {
 	var blob []byte
-	err := db.read.QueryRowContext(ctx, "SELECT totp_secret FROM users WHERE id = ?", userID).Scan(&blob)
+	err := db.rq.QueryRowContext(ctx, "SELECT totp_secret FROM users WHERE id = ?", userID).Scan(&blob)
 	if err != nil {
 		return "", formatError(err)
 	}
@@ -276,7 +276,7 @@ func (db *DB) TOTPSecret(ctx context.Context, userID string) (string, error) {
 
 // Memberships returns the user's memberships, in role order.
 func (db *DB) Memberships(ctx context.Context, userID string) ([]Membership, error) {
-	return memberships(ctx, db.read, "user_id = ?", userID)
+	return memberships(ctx, db.rq, "user_id = ?", userID)
 }
 
 // Memberships returns the user's memberships inside the transaction.
@@ -286,7 +286,7 @@ func (tx *Tx) Memberships(ctx context.Context, userID string) ([]Membership, err
 
 // PracticeMembers returns the memberships scoped to a practice.
 func (db *DB) PracticeMembers(ctx context.Context, practiceID string) ([]Membership, error) {
-	return memberships(ctx, db.read, "practice_id = ?", practiceID)
+	return memberships(ctx, db.rq, "practice_id = ?", practiceID)
 }
 
 func memberships(ctx context.Context, q queryer, where string, arg any) ([]Membership, error) {
@@ -338,7 +338,7 @@ func (tx *Tx) RemoveMembership(ctx context.Context, userID, role, practiceID, or
 // CountRole returns how many memberships of that role exist.
 func (db *DB) CountRole(ctx context.Context, role string) (int, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM memberships WHERE role = ?", role).Scan(&n)
+	err := db.rq.QueryRowContext(ctx, "SELECT count(*) FROM memberships WHERE role = ?", role).Scan(&n)
 	return n, err
 }
 

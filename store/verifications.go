@@ -58,13 +58,13 @@ func (tx *Tx) CreateVerification(ctx context.Context, v *Verification) error {
 
 // FindVerificationByID returns the verification, or ErrNotFound.
 func (db *DB) FindVerificationByID(ctx context.Context, id string) (*Verification, error) {
-	return scanVerification(db.read.QueryRowContext(ctx, "SELECT "+verificationColumns+" FROM verifications WHERE id = ?", id))
+	return scanVerification(db.rq.QueryRowContext(ctx, "SELECT "+verificationColumns+" FROM verifications WHERE id = ?", id))
 }
 
 // FindVerifications returns verifications in state ("" for all), oldest first;
 // with userID set, only that user's.
 func (db *DB) FindVerifications(ctx context.Context, state, userID string) ([]*Verification, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+verificationColumns+" FROM verifications WHERE (? = '' OR state = ?) AND (? = '' OR user_id = ?) ORDER BY created_at, id",
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+verificationColumns+" FROM verifications WHERE (? = '' OR state = ?) AND (? = '' OR user_id = ?) ORDER BY created_at, id",
 		state, state, userID, userID)
 	if err != nil {
 		return nil, err
