@@ -63,8 +63,9 @@ type ServerConfig struct {
 
 // BrandConfig is the [brand] section: the identity of a fresh install's brand.
 type BrandConfig struct {
-	Name            string `toml:"name"`
-	DefaultLanguage string `toml:"default_language"` // fr, en, de or es
+	Name            string   `toml:"name"`
+	DefaultLanguage string   `toml:"default_language"` // fr, en, de or es
+	Journeys        []string `toml:"journeys"`         // patient journeys offered: directory, match, assisted
 }
 
 // SecurityConfig is the [security] section.
@@ -171,6 +172,7 @@ func DefaultConfig() Config {
 		Brand: BrandConfig{
 			Name:            "Daraport",
 			DefaultLanguage: "fr",
+			Journeys:        []string{"directory", "match", "assisted"},
 		},
 		Security: SecurityConfig{
 			SessionLifetime:  Duration{12 * time.Hour},
@@ -430,7 +432,23 @@ func (b *BrandConfig) validate() error {
 	if strings.TrimSpace(b.Name) == "" {
 		return bad("brand.name", "must not be empty")
 	}
-	return checkOneOf("brand.default_language", b.DefaultLanguage, "fr", "en", "de", "es")
+	if err := checkOneOf("brand.default_language", b.DefaultLanguage, "fr", "en", "de", "es"); err != nil {
+		return err
+	}
+	if len(b.Journeys) == 0 {
+		return bad("brand.journeys", "must name at least one of directory, match, assisted")
+	}
+	seen := map[string]bool{}
+	for _, j := range b.Journeys {
+		if err := checkOneOf("brand.journeys", j, "directory", "match", "assisted"); err != nil {
+			return err
+		}
+		if seen[j] {
+			return bad("brand.journeys", fmt.Sprintf("%q is listed twice", j))
+		}
+		seen[j] = true
+	}
+	return nil
 }
 
 func (s *SecurityConfig) validate() error {

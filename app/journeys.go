@@ -25,11 +25,11 @@ import (
 //     start the patient confirms in one click (the booking itself is s.book,
 //     with every rule) or declines.
 //
-// Every journey is reachable in every installation: the home page links to
-// /match, a practitioner's page to /p/{id}/request.
+// brand.journeys says which journeys an installation offers; the home page
+// links to /match and a practitioner's page to /p/{id}/request when offered.
 
 func (s *Server) journeysRoutes() []route {
-	return []route{
+	rs := []route{
 		{method: "GET", path: "/match", perm: PermPublic, h: s.handleMatch},
 		{method: "POST", path: "/match", perm: PermPublic, h: s.handleMatchSubmit},
 
@@ -45,6 +45,36 @@ func (s *Server) journeysRoutes() []route {
 		{method: "POST", path: "/pro/p/{id}/requests/{req}/propose", perm: PermPracticeDesk, practice: "id", h: s.handleStaffPropose},
 		{method: "POST", path: "/pro/p/{id}/requests/{req}/decline", perm: PermPracticeDesk, practice: "id", h: s.handleStaffDecline},
 	}
+	// brand.journeys chooses what the installation offers: the pages of
+	// a journey left out answer 404.
+	for i := range rs {
+		j := "assisted"
+		if rs[i].path == "/match" {
+			j = "match"
+		}
+		rs[i].h = s.onlyJourney(j, rs[i].h)
+	}
+	return rs
+}
+
+// onlyJourney serves h when the installation offers journey j, else 404.
+func (s *Server) onlyJourney(j string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.journeys()[j] {
+			s.error(w, r, errorf(ECodeNotFound, "error.not_found"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// journeys returns the patient journeys the installation offers.
+func (s *Server) journeys() map[string]bool {
+	m := map[string]bool{}
+	for _, j := range s.cfg.Brand.Journeys {
+		m[j] = true
+	}
+	return m
 }
 
 // ===========================================================================

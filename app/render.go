@@ -67,6 +67,7 @@ type Page struct {
 	Errors    map[string]string // field → message
 	Languages []LangChoice
 	Loc       *time.Location
+	Journeys  map[string]bool // the patient journeys the installation offers
 
 	cat *catalog
 }
@@ -121,6 +122,7 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, titleID string)
 	lang := s.requestLanguage(r, locale)
 	p := &Page{Lang: lang, Brand: s.cfg.Brand.Name, Path: r.URL.Path, User: u, Actor: a, cat: s.i18n, Loc: s.viewerLocation(u)}
 	p.Title = p.T(titleID)
+	p.Journeys = s.journeys()
 	for _, l := range Languages {
 		p.Languages = append(p.Languages, LangChoice{Code: l, Name: languageNames[l], Current: l == lang})
 	}
@@ -209,8 +211,11 @@ func (s *Server) menu(p *Page) []MenuSection {
 			MenuSection{Title: p.T("menu.communicate"), Items: []MenuItem{item("menu.contact", "/contact")}})
 		return out
 	}
-	patients.Items = append(patients.Items, item("menu.my_appointments", "/appointments"), item("request.mine_title", "/requests"),
-		item("menu.account", "/account"))
+	patients.Items = append(patients.Items, item("menu.my_appointments", "/appointments"))
+	if p.Journeys["assisted"] {
+		patients.Items = append(patients.Items, item("request.mine_title", "/requests"))
+	}
+	patients.Items = append(patients.Items, item("menu.account", "/account"))
 	out = append(out, patients)
 	pros := MenuSection{Title: p.T("menu.pros")}
 	if a.Has(store.RolePractitioner) {
@@ -230,7 +235,7 @@ func (s *Server) menu(p *Page) []MenuSection {
 	if a.Has(store.RoleSecretary) || a.Has(store.RolePractitioner) {
 		desk := MenuSection{Title: p.T("menu.secretaries"), Items: []MenuItem{item("menu.secretary_home", "/secretary")}}
 		ids := append(a.Practices(store.RolePractitioner), a.Practices(store.RoleSecretary)...)
-		if len(ids) > 0 {
+		if len(ids) > 0 && p.Journeys["assisted"] {
 			desk.Items = append(desk.Items, item("request.staff_title", "/pro/p/"+ids[0]+"/requests"))
 		}
 		if sec := a.Practices(store.RoleSecretary); len(sec) > 0 && !a.Has(store.RolePractitioner) {

@@ -170,3 +170,35 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatalf("only %d API routes", n)
 	}
 }
+
+// TestJourneysChosen: brand.journeys decides which journeys are offered;
+// the pages of the others answer 404 and their links disappear.
+func TestJourneysChosen(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Brand.Journeys = []string{"directory"} })
+	ts.addUser(t, "admin@example.org", "Ada Admin", store.RoleAdmin, "")
+	pro := ts.addUser(t, "pro@example.org", "Paula Pro", store.RolePractitioner, "")
+	pat := ts.addUser(t, "pat@example.org", "Pat Patient", store.RolePatient, "")
+	c := ts.clientLang(t, "en")
+	ts.login(t, c, pat)
+	for _, path := range []string{"/match", "/p/" + pro.PracticeID + "/request", "/requests"} {
+		if r := ts.get(t, c, path); r.StatusCode != 404 {
+			t.Errorf("%s with only the directory journey: %d", path, r.StatusCode)
+		}
+	}
+	home := ts.get(t, c, "/")
+	if home.StatusCode != 200 || strings.Contains(home.Body, `href="/match"`) || strings.Contains(home.Body, `href="/requests"`) || !strings.Contains(home.Body, `id="dir-q"`) {
+		t.Fatalf("home with only the directory journey: %d", home.StatusCode)
+	}
+	ts2 := newTestServer(t, func(c *Config) { c.Brand.Journeys = []string{"match"} })
+	ts2.addUser(t, "admin@example.org", "Ada Admin", store.RoleAdmin, "")
+	home = ts2.get(t, ts2.clientLang(t, "en"), "/")
+	if strings.Contains(home.Body, `id="dir-q"`) || !strings.Contains(home.Body, `href="/match"`) {
+		t.Fatal("home with only the match journey still shows the directory search, or no link to it")
+	}
+	if r := ts2.get(t, ts2.clientLang(t, "en"), "/match"); r.StatusCode != 200 {
+		t.Fatalf("/match offered: %d", r.StatusCode)
+	}
+	if _, err := LoadConfig("", []string{"DARAPORT_BRAND_JOURNEYS=directory,teleport"}); err == nil || !strings.Contains(err.Error(), "brand.journeys") {
+		t.Fatalf("unknown journey accepted: %v", err)
+	}
+}
