@@ -507,9 +507,6 @@ func TestGeneratePage(t *testing.T) {
 // clock (105,120 slots). Whether it answers 201 or 202 depends on the
 // machine; either way the status URL must report the finished run.
 func TestGenerateLong(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a year of 5-minute slots")
-	}
 	t.Parallel()
 	ts := newTestServer(t, nil)
 	pro, tok := hoursPro(t, ts, "pro@example.org", "UTC", 5, 365)
