@@ -32,28 +32,7 @@ func TestBrowserBookingJourney(t *testing.T) {
 	exe := chromiumPath(t)
 	shots := screenshotDir(t)
 	t.Logf("screenshots in %s", shots)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844),
-	)
-	root, stop := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer stop()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root, opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start Chromium (%s): %v", exe, err)
-	}
+	browserCtx := startBrowser(t, exe, 390, 844)
 	for _, lang := range []string{"fr", "en"} {
 		t.Run(lang, func(t *testing.T) { bookingJourney(t, browserCtx, shots, lang) })
 	}

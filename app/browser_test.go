@@ -74,11 +74,11 @@ func screenshotDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-func TestBrowserRegistrationJourney(t *testing.T) {
-	exe := chromiumPath(t)
-	shots := screenshotDir(t)
-	t.Logf("screenshots in %s", shots)
-
+// startBrowser starts one headless Chromium for a test, with the flags that
+// work as root on a closed network (TESTING.md) and a fresh profile, and
+// stops it when the test ends. extra flags are appended (video needs some).
+func startBrowser(t *testing.T, exe string, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", "new"),
@@ -90,19 +90,32 @@ func TestBrowserRegistrationJourney(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(width, height),
 	)
+	opts = append(opts, extra...)
 	// A safety net only: each step has its own, shorter timeout.
 	root, stop := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer stop()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root, opts...)
-	defer cancelAlloc()
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	start := time.Now()
-	if err := chromedp.Do(browserCtx); err != nil { // starts the one browser of the test
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+		stop()
+	})
+	if err := chromedp.Do(browserCtx); err != nil { // starts the browser
 		t.Fatalf("start Chromium (%s): %v", exe, err)
 	}
+	return browserCtx
+}
+
+func TestBrowserRegistrationJourney(t *testing.T) {
+	exe := chromiumPath(t)
+	shots := screenshotDir(t)
+	t.Logf("screenshots in %s", shots)
+
+	browserCtx := startBrowser(t, exe, 1280, 900)
+	start := time.Now()
+
 	t.Logf("Chromium started in %v", time.Since(start).Round(time.Millisecond))
 
 	for _, tc := range []journey{
