@@ -89,6 +89,12 @@ func (s *Server) routeTable() []route {
 		s.directoryRoutes(),    // directory.go
 		s.intakeRoutes(), s.journeysRoutes(),
 		s.bookPagesRoutes(), s.myAppointmentsRoutes(),
+		s.seriesRoutes(),    // series.go
+		s.deliveryRoutes(),  // delivery.go
+		s.noticesRoutes(),   // notices.go
+		s.visitRoutes(),     // visit.go
+		s.opsRoutes(),       // ops.go
+		s.workspaceRoutes(), // workspace.go
 	} {
 		rs = append(rs, more...)
 	}

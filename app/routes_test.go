@@ -131,7 +131,8 @@ func routeMatrix() []matrixRow {
 		{route: "POST /logout", perm: PermPublic, path: "/logout", want: "ok ok ok ok ok ok ok ok ok", check: checkRedirect("/")},
 	}
 	// Each capability's rows live beside its tests.
-	for _, more := range [][]matrixRow{settingsMatrix(), hoursMatrix(), typesMatrix(), blocksMatrix(), slotsMatrix(), appointmentsMatrix(), bookPagesMatrix(), directoryMatrix(), intakeMatrix(), journeysMatrix()} {
+	for _, more := range [][]matrixRow{settingsMatrix(), hoursMatrix(), typesMatrix(), blocksMatrix(), slotsMatrix(), appointmentsMatrix(), bookPagesMatrix(), directoryMatrix(), intakeMatrix(), journeysMatrix(),
+		seriesMatrix(), deliveryMatrix(), noticesMatrix(), visitMatrix(), opsMatrix(), workspaceMatrix()} {
 		rows = append(rows, more...)
 	}
 	return rows
@@ -306,7 +307,8 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 	f.ids["practiceA"] = f.users["proA"].PracticeID
 	f.ids["practiceB"] = f.users["proB"].PracticeID
 	// Each capability adds the objects its rows need (ids in f.ids).
-	for _, fn := range []func(*testing.T, *matrixFixture){settingsFixture, hoursFixture, typesFixture, blocksFixture, slotsFixture, appointmentsFixture, directoryFixture, intakeFixture, journeysFixture} {
+	for _, fn := range []func(*testing.T, *matrixFixture){settingsFixture, hoursFixture, typesFixture, blocksFixture, slotsFixture, appointmentsFixture, directoryFixture, intakeFixture, journeysFixture,
+		seriesFixture, deliveryFixture, noticesFixture, visitFixture, opsFixture, workspaceFixture} {
 		fn(t, f)
 	}
 	f.ids["patient"] = f.users["patient"].ID
