@@ -192,12 +192,11 @@ func (s *Server) cancel(ctx context.Context, a *Actor, appt *store.Appointment, 
 	if err != nil {
 		return err
 	}
-	typeName := s.typeName(ctx, appt.TypeID)
-	kind := "appointment_cancelled"
-	if staff && a.User.ID != appt.PatientID {
-		kind = "appointment_cancelled_by_practice"
-	}
-	return s.db.Batch(ctx, func(tx *store.Tx) error {
+	cancelled := *appt
+	cancelled.State = store.AppointmentCancelled
+	ev := apptEvent{Kind: EventCancelled, Appt: &cancelled, Practice: p, Patient: patient, TypeName: s.typeName(ctx, appt.TypeID),
+		ActorID: a.User.ID, ByStaff: staff && a.User.ID != appt.PatientID}
+	err = s.db.Batch(ctx, func(tx *store.Tx) error {
 		if err := tx.SetAppointmentState(ctx, appt.ID, store.AppointmentBooked, store.AppointmentCancelled); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return errorf(ECodeConflict, "error.not_booked")
@@ -207,11 +206,15 @@ func (s *Server) cancel(ctx context.Context, a *Actor, appt *store.Appointment, 
 		if _, err := tx.ReleaseSlots(ctx, appt.ID); err != nil {
 			return err
 		}
-		if err := s.mailAppointment(ctx, tx, kind, patient, p, typeName, appt); err != nil {
+		if err := s.appointmentChanged(ctx, tx, ev); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, &store.AuditEntry{ActorID: a.User.ID, Action: "appointment.cancelled", ObjectType: "appointment", ObjectID: appt.ID, IP: ip})
 	})
+	if err == nil {
+		s.appointmentCommitted(ev)
+	}
+	return err
 }
 
 func (s *Server) typeName(ctx context.Context, typeID string) string {
@@ -275,6 +278,8 @@ func (s *Server) move(ctx context.Context, a *Actor, appt *store.Appointment, p 
 	need := schedule.SlotsNeeded(typ.Minutes, typ.BufferAfter, p.SlotMinutes)
 	moved := *appt
 	moved.Start, moved.End, moved.LocationID = slot.Start, slot.Start.Add(time.Duration(typ.Minutes)*time.Minute), slot.LocationID
+	ev := apptEvent{Kind: EventMoved, Appt: &moved, Old: appt, Practice: p, Patient: patient, TypeName: typ.Name,
+		ActorID: a.User.ID, ByStaff: staff && a.User.ID != appt.PatientID}
 	err = s.db.Batch(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ReleaseSlots(ctx, appt.ID); err != nil {
 			return err
@@ -305,7 +310,7 @@ func (s *Server) move(ctx context.Context, a *Actor, appt *store.Appointment, p 
 			}
 			return err
 		}
-		if err := s.mailAppointment(ctx, tx, "appointment_moved", patient, p, typ.Name, &moved); err != nil {
+		if err := s.appointmentChanged(ctx, tx, ev); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, &store.AuditEntry{ActorID: a.User.ID, Action: "appointment.moved", ObjectType: "appointment", ObjectID: appt.ID, IP: ip})
@@ -316,6 +321,7 @@ func (s *Server) move(ctx context.Context, a *Actor, appt *store.Appointment, p 
 	if err != nil {
 		return nil, err
 	}
+	s.appointmentCommitted(ev)
 	return s.db.FindAppointmentByID(ctx, appt.ID)
 }
 

@@ -210,6 +210,7 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 		Start: slot.Start, End: slot.Start.Add(time.Duration(typ.Minutes) * time.Minute), Reason: reason, Phone: phone,
 		PaymentState: payment, Source: req.Source, IdempotencyKey: req.Key}
 	var existing string
+	ev := apptEvent{Kind: EventCreated, Appt: a, Practice: p, Patient: req.Patient, TypeName: typ.Name, ActorID: req.ActorID, ByStaff: req.Source == "staff"}
 	err = s.db.Batch(ctx, func(tx *store.Tx) error {
 		if req.Key != "" {
 			id, err := tx.FindAppointmentByKey(ctx, req.Patient.ID, req.Key)
@@ -283,7 +284,7 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 		if err := s.saveIntake(ctx, tx, a.ID, req.Answers); err != nil {
 			return err
 		}
-		if err := s.mailAppointment(ctx, tx, "appointment_confirmed", req.Patient, p, typ.Name, a); err != nil {
+		if err := s.appointmentChanged(ctx, tx, ev); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, &store.AuditEntry{ActorID: req.ActorID, Action: "appointment.booked", ObjectType: "appointment", ObjectID: a.ID,
@@ -298,6 +299,7 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	if existing != "" {
 		return s.db.FindAppointmentByID(ctx, existing)
 	}
+	s.appointmentCommitted(ev)
 	return a, nil
 }
 

@@ -1,0 +1,79 @@
+package app
+
+import (
+	"context"
+
+	"daraport/store"
+)
+
+// Appointment event kinds: the words of the webhooks (DESIGN §5) and of the
+// planning's live updates.
+const (
+	EventCreated   = "appointment.created"
+	EventCancelled = "appointment.cancelled"
+	EventMoved     = "appointment.moved"
+	EventNoShow    = "appointment.no_show"
+	EventPaid      = "appointment.paid"
+	EventUnpaid    = "appointment.unpaid"
+)
+
+// apptEvent is one change to an appointment. Every path that changes an
+// appointment (patient pages, API, staff workspace, series) builds one and
+// hands it to appointmentChanged inside its transaction, then to
+// appointmentCommitted once the transaction is durable. Each capability
+// hooks in there, in one place, instead of inside every path.
+type apptEvent struct {
+	Kind     string
+	Appt     *store.Appointment // after the change
+	Old      *store.Appointment // before a move; nil otherwise
+	Practice *store.Practice
+	Patient  *store.User
+	TypeName string
+	ActorID  string
+	ByStaff  bool // made by the practice's staff for the patient (not by the patient)
+	Quiet    bool // staff chose not to tell the patient (e.g. a series booked by phone)
+}
+
+// appointmentChanged runs in the transaction of the change: whatever it
+// writes (e-mails, reminders, webhooks, waitlist offers) exists if and only
+// if the change commits.
+func (s *Server) appointmentChanged(ctx context.Context, tx *store.Tx, ev apptEvent) error {
+	for _, h := range []func(context.Context, *store.Tx, apptEvent) error{
+		s.mailOnChange,    // events.go: the patient's e-mail
+		s.noticesOnChange, // notices.go: invites, reminders, webhooks
+		s.seriesOnChange,  // series.go: waitlist offers for freed time
+	} {
+		if err := h(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appointmentCommitted runs after the change is committed: live updates.
+// It must not block.
+func (s *Server) appointmentCommitted(ev apptEvent) {
+	s.workspaceCommitted(ev) // workspace.go: planning views by SSE
+}
+
+// mailOnChange tells the patient of a booking, move or cancellation.
+func (s *Server) mailOnChange(ctx context.Context, tx *store.Tx, ev apptEvent) error {
+	if ev.Quiet || ev.Patient == nil {
+		return nil
+	}
+	kind := ""
+	switch ev.Kind {
+	case EventCreated:
+		kind = "appointment_confirmed"
+	case EventMoved:
+		kind = "appointment_moved"
+	case EventCancelled:
+		kind = "appointment_cancelled"
+		if ev.ByStaff {
+			kind = "appointment_cancelled_by_practice"
+		}
+	default:
+		return nil
+	}
+	return s.mailAppointment(ctx, tx, kind, ev.Patient, ev.Practice, ev.TypeName, ev.Appt)
+}
