@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -26,6 +28,7 @@ type OutboxMessage struct {
 	TextBody      string
 	HTMLBody      string
 	ICS           string
+	Headers       map[string]string // extra headers: List-Unsubscribe for mailings, a webhook's signature
 	MessageID     string
 	State         string
 	Attempts      int
@@ -35,15 +38,21 @@ type OutboxMessage struct {
 	SentAt        time.Time
 }
 
-const outboxColumns = "id, kind, to_addr, locale, template, subject, text_body, html_body, ics, message_id, state, attempts, next_attempt_at, last_error, created_at, sent_at"
+const outboxColumns = "id, kind, to_addr, locale, template, subject, text_body, html_body, ics, message_id, state, attempts, next_attempt_at, last_error, created_at, sent_at, headers"
 
 func scanOutbox(row interface{ Scan(...any) error }) (*OutboxMessage, error) {
 	var m OutboxMessage
 	var next, created int64
 	var sent sql.NullInt64
+	var headers string
 	if err := row.Scan(&m.ID, &m.Kind, &m.To, &m.Locale, &m.Template, &m.Subject, &m.TextBody, &m.HTMLBody, &m.ICS, &m.MessageID,
-		&m.State, &m.Attempts, &next, &m.LastError, &created, &sent); err != nil {
+		&m.State, &m.Attempts, &next, &m.LastError, &created, &sent, &headers); err != nil {
 		return nil, formatError(err)
+	}
+	if headers != "" && headers != "{}" {
+		if err := json.Unmarshal([]byte(headers), &m.Headers); err != nil {
+			return nil, fmt.Errorf("outbox %s headers: %w", m.ID, err)
+		}
 	}
 	m.NextAttemptAt, m.CreatedAt, m.SentAt = time.Unix(next, 0).UTC(), time.Unix(created, 0).UTC(), fromUnix(sent)
 	return &m, nil
@@ -66,8 +75,15 @@ func (tx *Tx) Enqueue(ctx context.Context, m *OutboxMessage) error {
 		m.MessageID = "<" + m.ID + "@daraport>"
 	}
 	m.CreatedAt, m.NextAttemptAt = tx.now, tx.now
-	_, err := tx.ExecContext(ctx, "INSERT INTO outbox ("+outboxColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', ?, NULL)",
-		m.ID, m.Kind, m.To, m.Locale, m.Template, m.Subject, m.TextBody, m.HTMLBody, m.ICS, m.MessageID, m.State, tx.now.Unix(), tx.now.Unix())
+	headers := []byte("{}")
+	if len(m.Headers) > 0 {
+		var err error
+		if headers, err = json.Marshal(m.Headers); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO outbox ("+outboxColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', ?, NULL, ?)",
+		m.ID, m.Kind, m.To, m.Locale, m.Template, m.Subject, m.TextBody, m.HTMLBody, m.ICS, m.MessageID, m.State, tx.now.Unix(), tx.now.Unix(), string(headers))
 	return formatError(err)
 }
 
