@@ -95,6 +95,10 @@ type Server struct {
 	rollMu sync.Mutex
 	// nearby caches, for a second, the free starts offered to race losers.
 	nearby sync.Map
+	// tokens caches who an API token is (auth_cache.go).
+	tokens tokenCache
+	// intakeCache holds the questions of each type (intake.go).
+	intakeCache sync.Map
 }
 
 // Option changes how New builds the server (used by tests and the demo).

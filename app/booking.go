@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -68,18 +69,15 @@ func (s *Server) slotTaken(ctx context.Context, p *store.Practice, minutes, buff
 	loc := s.location(p.TimeZone)
 	starts, err := s.nearbyStarts(ctx, p, minutes, buffer, schedule.DayOf(around.In(loc)))
 	if err == nil {
-		// Nearest first, at most five.
-		for len(alts) < 5 && len(starts) > 0 {
-			best := 0
-			for i, c := range starts {
-				if absDur(c.Start.Sub(around)) < absDur(starts[best].Start.Sub(around)) {
-					best = i
-				}
-			}
-			c := starts[best]
+		// Nearest first, at most five (by whole seconds: the starts are
+		// minutes apart).
+		at := around.Unix()
+		sort.SliceStable(starts, func(i, j int) bool {
+			return abs64(starts[i].Start.Unix()-at) < abs64(starts[j].Start.Unix()-at)
+		})
+		for _, c := range starts[:min(5, len(starts))] {
 			alts = append(alts, map[string]string{"id": c.ID, "start": c.Start.In(loc).Format(time.RFC3339),
 				"end": c.Start.Add(time.Duration(minutes) * time.Minute).In(loc).Format(time.RFC3339)})
-			starts = append(starts[:best], starts[best+1:]...)
 		}
 	}
 	e.Details = map[string]any{"alternatives": alts}
@@ -112,11 +110,11 @@ type nearbyEntry struct {
 	cells []schedule.Cell
 }
 
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
 	}
-	return d
+	return v
 }
 
 // phoneErr is an error whose message tells the practice's phone number, or
@@ -139,22 +137,19 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	if req.Source == "" {
 		req.Source = "online"
 	}
-	slot, err := s.db.FindSlotByID(ctx, req.SlotID)
+	// Slot, practice and type in one read: under a race most requests are
+	// refused right after it.
+	slot, p, typ, err := s.db.FindBookingTarget(ctx, req.SlotID, req.TypeID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fieldErr(ECodeInvalid, "error.slot_unknown", "slot_id")
 		}
 		return nil, err
 	}
-	p, err := s.db.FindPracticeByID(ctx, slot.PracticeID)
-	if err != nil {
-		return nil, err
-	}
 	if p.Status != store.PracticeVerified {
 		return nil, fieldErr(ECodeInvalid, "error.slot_unknown", "slot_id")
 	}
-	typ, err := s.db.FindTypeByID(ctx, req.TypeID)
-	if err != nil || typ.PracticeID != p.ID || typ.Archived() {
+	if typ == nil || typ.Archived() {
 		return nil, fieldErr(ECodeInvalid, "error.type_unknown", "type_id")
 	}
 	// Reason: free text, or in "table" mode the chosen type is the reason.
@@ -222,6 +217,21 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 				return err
 			}
 		}
+		// The time first: under a race most claims stop here.
+		run, err := tx.SlotRun(ctx, p.ID, slot.ID, need)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errSlotTaken
+			}
+			return err
+		}
+		ids := make([]string, len(run))
+		for i, sl := range run {
+			if sl.State != store.SlotFree {
+				return errSlotTaken
+			}
+			ids[i] = sl.ID
+		}
 		if req.Source == "online" {
 			if banned, err := tx.Banned(ctx, p.ID, req.Patient.ID); err != nil {
 				return err
@@ -255,20 +265,6 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 					return errorf(ECodeConflict, "error.too_many_future", "Count", p.MaxFuturePerPatient)
 				}
 			}
-		}
-		run, err := tx.SlotRun(ctx, p.ID, slot.ID, need)
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return errSlotTaken
-			}
-			return err
-		}
-		ids := make([]string, len(run))
-		for i, sl := range run {
-			if sl.State != store.SlotFree {
-				return errSlotTaken
-			}
-			ids[i] = sl.ID
 		}
 		if err := tx.CreateAppointment(ctx, a); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,14 @@ type intakeQuestion = store.IntakeQuestion
 // intakeQuestions returns the active questions of an appointment type, in
 // order (an empty list when it has none).
 func (s *Server) intakeQuestions(ctx context.Context, typeID string) ([]intakeQuestion, error) {
+	// Every API booking asks; the answer changes only when staff edit the
+	// questions, which moves the store's intake epoch.
+	epoch := s.db.IntakeEpoch()
+	if v, ok := s.intakeCache.Load(typeID); ok {
+		if e := v.(intakeCacheEntry); e.epoch == epoch {
+			return slices.Clone(e.questions), nil
+		}
+	}
 	list, err := s.db.FindIntakeQuestions(ctx, typeID)
 	if err != nil {
 		return nil, err
@@ -85,7 +94,13 @@ func (s *Server) intakeQuestions(ctx context.Context, typeID string) ([]intakeQu
 	for i, q := range list {
 		out[i] = *q
 	}
+	s.intakeCache.Store(typeID, intakeCacheEntry{epoch: epoch, questions: slices.Clone(out)})
 	return out, nil
+}
+
+type intakeCacheEntry struct {
+	epoch     uint64
+	questions []intakeQuestion
 }
 
 // --- Answers: checking ----------------------------------------------------

@@ -132,28 +132,32 @@ func (s *Server) apiActor(ctx context.Context, auth string) (*Actor, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, errorf(ECodeUnauthorized, "error.bad_token")
 	}
-	t, err := s.db.FindAPIToken(ctx, strings.TrimSpace(token))
+	key := store.HashToken(strings.TrimSpace(token))
+	now := s.clock()
+	if a := s.tokens.get(key, s.db.AuthEpoch(), now); a != nil {
+		return a, nil
+	}
+	// Read the epoch before the row: a change committed in between makes
+	// the entry stale at once rather than cached as current.
+	epoch := s.db.AuthEpoch()
+	// Token, user and memberships in one read.
+	t, u, ms, err := s.db.FindAPIActor(ctx, strings.TrimSpace(token))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(ECodeUnauthorized, "error.bad_token")
 		}
 		return nil, err
 	}
-	u, err := s.db.FindUserByID(ctx, t.UserID)
-	if err != nil {
-		return nil, err
-	}
 	if !u.DisabledAt.IsZero() {
 		return nil, errorf(ECodeUnauthorized, "error.bad_token")
 	}
-	ms, err := s.db.Memberships(ctx, u.ID)
-	if err != nil {
-		return nil, err
-	}
-	if s.clock().Sub(t.LastUsedAt) > time.Minute {
+	if now.Sub(t.LastUsedAt) > time.Minute {
 		_ = s.db.TouchAPIToken(ctx, t.ID)
+		t.LastUsedAt = now
 	}
-	return &Actor{User: u, Memberships: ms, Token: t}, nil
+	a := &Actor{User: u, Memberships: ms, Token: t}
+	s.tokens.put(key, a, epoch, now)
+	return a, nil
 }
 
 // gates sends browsers where they must go first: /setup until an admin

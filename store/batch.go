@@ -102,6 +102,7 @@ func (db *DB) runBatch(batch []*batchReq) {
 	results := make([]error, len(batch))
 	ctx := context.Background()
 	err := db.Update(ctx, func(tx *Tx) error {
+		tx.inBatch = true
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				results[i] = err
@@ -116,6 +117,9 @@ func (db *DB) runBatch(batch []*batchReq) {
 			results[i] = err // the commit failed: nothing of this claim stays
 		}
 		r.done <- results[i]
+	}
+	if db.ws.pending() {
+		db.ws.prepareWanted(ctx, db.write)
 	}
 }
 

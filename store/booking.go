@@ -75,31 +75,21 @@ func (tx *Tx) FindAppointmentByKey(ctx context.Context, patientID, key string) (
 // or ErrNotFound when there are not n such slots. States are returned as
 // they are: the claim (BookSlots) checks they are free.
 func (tx *Tx) SlotRun(ctx context.Context, practiceID, firstID string, n int) ([]Slot, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE id = ? AND practice_id = ?", firstID, practiceID)
+	// One query: the run starts at the first slot's start, at its location.
+	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.practice_id, s.starts_at, s.ends_at, s.location_id, s.day, s.state,
+		COALESCE(s.appointment_id, ''), COALESCE(s.block_id, '') FROM slots f JOIN slots s
+		ON s.practice_id = f.practice_id AND s.location_id = f.location_id AND s.starts_at >= f.starts_at
+		WHERE f.id = ? AND f.practice_id = ? ORDER BY s.starts_at LIMIT ?`, firstID, practiceID, n)
 	if err != nil {
 		return nil, err
 	}
-	first, err := scanSlots(rows)
+	run, err := scanSlots(rows)
 	if err != nil {
 		return nil, err
 	}
-	if len(first) == 0 {
+	if len(run) < n || run[0].ID != firstID {
 		return nil, ErrNotFound
 	}
-	f := first[0]
-	rows, err = tx.QueryContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE practice_id = ? AND starts_at >= ? AND location_id = ? ORDER BY starts_at LIMIT ?",
-		practiceID, f.Start.Unix(), f.LocationID, n)
-	if err != nil {
-		return nil, err
-	}
-	all, err := scanSlots(rows)
-	if err != nil {
-		return nil, err
-	}
-	if len(all) < n {
-		return nil, ErrNotFound
-	}
-	run := all[:n]
 	for i := 1; i < n; i++ {
 		if !run[i].Start.Equal(run[i-1].End) {
 			return nil, ErrNotFound

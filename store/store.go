@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -74,6 +75,12 @@ type DB struct {
 	keyID string
 	batch batcher
 	rq    *stmtCache // the read pool, through prepared statements
+
+	ws          writeStmts    // prepared statements of the writer (writestmts.go)
+	authEpoch   atomic.Uint64 // see authepoch.go
+	intakeEpoch atomic.Uint64
+	authDirty   atomic.Bool // set by the writer's hook, flushed after the transaction
+	intakeDirty atomic.Bool
 }
 
 // Open opens (creating if needed) the database in opts.Dir, applies pending
@@ -101,10 +108,12 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if sync != "FULL" && sync != "NORMAL" {
 		return nil, fmt.Errorf("store: synchronous must be FULL or NORMAL, not %q", opts.Synchronous)
 	}
-	w, err := sql.Open("sqlite", dsn(path, sync, true))
+	db := &DB{dir: opts.Dir, path: path, now: opts.Now}
+	wc, err := sqlite.NewConnector(dsn(path, sync, true))
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
+	w := sql.OpenDB(hookedConnector{Connector: wc, db: db})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -115,7 +124,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{write: w, read: r, dir: opts.Dir, path: path, now: opts.Now, rq: newStmtCache(r)}
+	db.write, db.read, db.rq = w, r, newStmtCache(r)
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -160,6 +169,7 @@ func (db *DB) Close() error {
 	if db.rq != nil {
 		db.rq.close()
 	}
+	db.ws.close()
 	if db.write != nil {
 		_, _ = db.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	}
@@ -202,8 +212,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // a use case writes carries the same instant.
 type Tx struct {
 	*sql.Tx
-	db  *DB
-	now time.Time
+	db      *DB
+	now     time.Time
+	inBatch bool // the batch loop prepares after answering its callers
 }
 
 // Now returns the transaction's instant (UTC).
@@ -217,12 +228,16 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{Tx: sqlTx, db: db, now: db.Now()}
+	defer db.flushEpochs()
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", formatError(err))
+	}
+	if !tx.inBatch && db.ws.pending() {
+		db.ws.prepareWanted(ctx, db.write)
 	}
 	return nil
 }
