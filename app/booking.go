@@ -69,13 +69,18 @@ func (s *Server) slotTaken(ctx context.Context, p *store.Practice, minutes, buff
 	loc := s.location(p.TimeZone)
 	starts, err := s.nearbyStarts(ctx, p, minutes, buffer, schedule.DayOf(around.In(loc)))
 	if err == nil {
-		// Nearest first, at most five (by whole seconds: the starts are
-		// minutes apart).
+		// Nearest first, at most five: the starts are in time order, so
+		// walk outwards from where the lost one would be.
 		at := around.Unix()
-		sort.SliceStable(starts, func(i, j int) bool {
-			return abs64(starts[i].Start.Unix()-at) < abs64(starts[j].Start.Unix()-at)
-		})
-		for _, c := range starts[:min(5, len(starts))] {
+		hi := sort.Search(len(starts), func(i int) bool { return starts[i].Start.Unix() >= at })
+		lo := hi - 1
+		for len(alts) < 5 && (lo >= 0 || hi < len(starts)) {
+			var c schedule.Cell
+			if hi >= len(starts) || (lo >= 0 && at-starts[lo].Start.Unix() <= starts[hi].Start.Unix()-at) {
+				c, lo = starts[lo], lo-1
+			} else {
+				c, hi = starts[hi], hi+1
+			}
 			alts = append(alts, map[string]string{"id": c.ID, "start": c.Start.In(loc).Format(time.RFC3339),
 				"end": c.Start.Add(time.Duration(minutes) * time.Minute).In(loc).Format(time.RFC3339)})
 		}
@@ -108,13 +113,6 @@ func (s *Server) nearbyStarts(ctx context.Context, p *store.Practice, minutes, b
 type nearbyEntry struct {
 	at    time.Time
 	cells []schedule.Cell
-}
-
-func abs64(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }
 
 // phoneErr is an error whose message tells the practice's phone number, or

@@ -441,3 +441,67 @@ func TestBookAPIIntake(t *testing.T) {
 		t.Fatal("intake answers are not encrypted at rest")
 	}
 }
+
+// TestSlotTakenAlternatives: the loser is offered the five free starts
+// nearest the one it lost, nearest first, none of them taken.
+func TestSlotTakenAlternatives(t *testing.T) {
+	f := newBookingFixture(t, nil)
+	ts := f.ts
+	starts := f.starts(t, f.visit)
+	// Lose a start in the middle of a day, with a neighbour already booked.
+	k := -1
+	for i, c := range starts {
+		if c.Start.In(ts.srv.location(f.p.TimeZone)).Hour() == 14 {
+			k = i
+			break
+		}
+	}
+	if k < 1 {
+		t.Fatal("no 14:00 start")
+	}
+	mid := starts[k]
+	a := ts.token(t, ts.addUser(t, "alt-a@example.org", "Alt A", store.RolePatient, ""))
+	b := ts.token(t, ts.addUser(t, "alt-b@example.org", "Alt B", store.RolePatient, ""))
+	next := starts[k+1]
+	for _, id := range []string{mid.ID, next.ID} {
+		if res := f.bookAPI(t, a, map[string]string{"slot_id": id, "type_id": f.visit.ID}, ""); res.StatusCode != 201 {
+			t.Fatalf("book: %d %s", res.StatusCode, res.Body)
+		}
+	}
+	res := f.bookAPI(t, b, map[string]string{"slot_id": mid.ID, "type_id": f.visit.ID}, "")
+	if res.StatusCode != 409 {
+		t.Fatalf("lost claim: %d", res.StatusCode)
+	}
+	var body struct {
+		Error struct {
+			Code         string                       `json:"code"`
+			Alternatives []struct{ ID, Start string } `json:"alternatives"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	alts := body.Error.Alternatives
+	if body.Error.Code != "slot_taken" || len(alts) != 5 {
+		t.Fatalf("answer: %s", res.Body)
+	}
+	last := time.Duration(0)
+	for _, alt := range alts {
+		at, err := time.Parse(time.RFC3339, alt.Start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := at.Sub(mid.Start)
+		if d < 0 {
+			d = -d
+		}
+		if d < last || alt.ID == mid.ID || alt.ID == next.ID {
+			t.Fatalf("alternatives not nearest first or include a taken start: %s", res.Body)
+		}
+		last = d
+	}
+	// The nearest free start is the one just before (the one after is taken).
+	if prev := starts[k-1]; alts[0].ID != prev.ID {
+		t.Fatalf("nearest is %s, want %s", alts[0].ID, prev.ID)
+	}
+}
