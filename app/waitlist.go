@@ -467,10 +467,7 @@ func (s *Server) waitlistJoinData(w http.ResponseWriter, r *http.Request, typeID
 	}
 	typ, err := s.bookActiveType(r.Context(), p, typeID)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = errorf(ECodeNotFound, "error.type_unknown")
-		}
-		s.error(w, r, err)
+		s.error(w, r, err) // an unknown type is a plain 404
 		return nil, false
 	}
 	return &waitlistJoinPage{Page: s.newPage(w, r, "waitlist.join_title"), Practice: p, Type: typ}, true
