@@ -66,6 +66,9 @@ func (s *Server) waitlistOnChange(ctx context.Context, tx *store.Tx, ev apptEven
 	if freed == nil || ev.Practice == nil {
 		return nil
 	}
+	if any, err := tx.AnyoneWaiting(ctx, ev.Practice.ID); err != nil || !any {
+		return err
+	}
 	// The freed run: the appointment and the buffer after it.
 	end := freed.End
 	if typ, err := tx.FindTypeByID(ctx, freed.TypeID); err == nil {

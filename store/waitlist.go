@@ -77,6 +77,14 @@ func (tx *Tx) Waiting(ctx context.Context, practiceID string) ([]*WaitlistEntry,
 	return scanWaitlist(rows)
 }
 
+// AnyoneWaiting tells whether anybody waits at the practice: the cheap
+// check every cancellation and move makes first.
+func (tx *Tx) AnyoneWaiting(ctx context.Context, practiceID string) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM waitlist WHERE practice_id = ? LIMIT 1)", practiceID).Scan(&n)
+	return n > 0, err
+}
+
 // RemoveFromWaitlist removes the patient's entry. Returns ErrNotFound when
 // the patient has no entry with that id.
 func (tx *Tx) RemoveFromWaitlist(ctx context.Context, patientID, id string) error {
@@ -138,7 +146,9 @@ func (tx *Tx) HoldSlots(ctx context.Context, practiceID string, ids []string) er
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = 'held' WHERE practice_id = ? AND state = 'free' AND id IN (?"+strings.Repeat(",?", len(ids)-1)+")", args...)
+	// +practice_id: look the slots up by their id index, not by scanning
+	// the practice's whole planning through the primary key's prefix.
+	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = 'held' WHERE +practice_id = ? AND state = 'free' AND id IN (?"+strings.Repeat(",?", len(ids)-1)+")", args...)
 	if err != nil {
 		return err
 	}
@@ -158,7 +168,7 @@ func (tx *Tx) UnholdSlots(ctx context.Context, practiceID string, ids []string) 
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = CASE WHEN block_id IS NULL THEN 'free' ELSE 'blocked' END WHERE practice_id = ? AND state = 'held' AND id IN (?"+
+	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = CASE WHEN block_id IS NULL THEN 'free' ELSE 'blocked' END WHERE +practice_id = ? AND state = 'held' AND id IN (?"+
 		strings.Repeat(",?", len(ids)-1)+")", args...)
 	if err != nil {
 		return 0, err
