@@ -66,7 +66,7 @@ func (s *Server) waitlistOnChange(ctx context.Context, tx *store.Tx, ev apptEven
 	if freed == nil || ev.Practice == nil {
 		return nil
 	}
-	if any, err := tx.AnyoneWaiting(ctx, ev.Practice.ID); err != nil || !any {
+	if waiting, err := tx.AnyoneWaiting(ctx, ev.Practice.ID); err != nil || !waiting {
 		return err
 	}
 	// The freed run: the appointment and the buffer after it.

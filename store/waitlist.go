@@ -136,6 +136,19 @@ type Offer struct {
 	CreatedAt     time.Time
 }
 
+// holdSQL and unholdSQL hold and release n slots of a practice. The unary
+// plus on practice_id makes SQLite look the slots up by the slots_id index:
+// with the practice_id prefix of the primary key it would scan the
+// practice's whole planning (TestHeldSlotsQueryPlan).
+func holdSQL(n int) string {
+	return "UPDATE slots SET state = 'held' WHERE +practice_id = ? AND state = 'free' AND id IN (?" + strings.Repeat(",?", n-1) + ")"
+}
+
+func unholdSQL(n int) string {
+	return "UPDATE slots SET state = CASE WHEN block_id IS NULL THEN 'free' ELSE 'blocked' END WHERE +practice_id = ? AND state = 'held' AND id IN (?" +
+		strings.Repeat(",?", n-1) + ")"
+}
+
 // HoldSlots puts free slots of the practice on hold, all or none: returns
 // ErrConflict unless every one was free.
 func (tx *Tx) HoldSlots(ctx context.Context, practiceID string, ids []string) error {
@@ -146,9 +159,7 @@ func (tx *Tx) HoldSlots(ctx context.Context, practiceID string, ids []string) er
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	// +practice_id: look the slots up by their id index, not by scanning
-	// the practice's whole planning through the primary key's prefix.
-	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = 'held' WHERE +practice_id = ? AND state = 'free' AND id IN (?"+strings.Repeat(",?", len(ids)-1)+")", args...)
+	res, err := tx.ExecContext(ctx, holdSQL(len(ids)), args...)
 	if err != nil {
 		return err
 	}
@@ -168,8 +179,7 @@ func (tx *Tx) UnholdSlots(ctx context.Context, practiceID string, ids []string) 
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = CASE WHEN block_id IS NULL THEN 'free' ELSE 'blocked' END WHERE +practice_id = ? AND state = 'held' AND id IN (?"+
-		strings.Repeat(",?", len(ids)-1)+")", args...)
+	res, err := tx.ExecContext(ctx, unholdSQL(len(ids)), args...)
 	if err != nil {
 		return 0, err
 	}
