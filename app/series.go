@@ -300,13 +300,10 @@ func (s *Server) seriesAlternatives(ctx context.Context, p *store.Practice, typ 
 	now := s.clock()
 	for i := range cs {
 		c := &cs[i]
-		if c.Why == "past" || c.Start.IsZero() && c.Why != "closed" {
-			continue
+		if c.Why == "past" || c.Start.IsZero() {
+			continue // no time to look around (a wall time DST skipped)
 		}
 		around := c.Start
-		if around.IsZero() {
-			continue
-		}
 		day := schedule.DayOf(around.In(loc))
 		starts, err := s.freeStarts(ctx, p, typ.Minutes, typ.BufferAfter, day.AddDays(-3), day.AddDays(3), now)
 		if err != nil {

@@ -115,7 +115,7 @@ func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	pg.Secret = secret
+	pg.Secret, pg.Name = secret, name
 	s.render(w, r, http.StatusOK, "tokens", pg)
 }
 
@@ -132,6 +132,6 @@ func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	setFlash(w, "tokens.revoked")
+	setFlash(w, "flash.token_revoked")
 	http.Redirect(w, r, "/account/tokens", http.StatusSeeOther)
 }

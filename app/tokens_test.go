@@ -11,7 +11,7 @@ import (
 	"daraport/store"
 )
 
-var tokenValueRe = regexp.MustCompile(`<code id="token-value">([^<]+)</code>`)
+var tokenValueRe = regexp.MustCompile(`<input id="token-value" readonly value="([^"]+)"`)
 
 func TestTokensPage(t *testing.T) {
 	ts := newTestServer(t, nil)

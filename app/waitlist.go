@@ -508,7 +508,7 @@ func (s *Server) handleWaitlistJoin(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	setFlash(w, "waitlist.joined")
+	setFlash(w, "flash.waitlist_joined")
 	http.Redirect(w, r, "/waitlist", http.StatusSeeOther)
 }
 
@@ -582,7 +582,7 @@ func (s *Server) handleWaitlistLeave(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	setFlash(w, "waitlist.left")
+	setFlash(w, "flash.waitlist_left")
 	http.Redirect(w, r, "/waitlist", http.StatusSeeOther)
 }
 
@@ -644,7 +644,7 @@ func (s *Server) handleOfferDecline(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	setFlash(w, "waitlist.declined")
+	setFlash(w, "flash.waitlist_declined")
 	http.Redirect(w, r, "/waitlist", http.StatusSeeOther)
 }
 
