@@ -334,6 +334,11 @@ func (s *Server) acceptOffer(ctx context.Context, a *Actor, id, reason, phone, i
 		} else if n != len(o.SlotIDs) {
 			return errorf(ECodeConflict, "error.offer_gone")
 		}
+		// An absence entered during the hold wins: its slots become
+		// blocked and the claim below fails.
+		if _, err := tx.ReapplyBlocks(ctx, p.ID, o.Start, o.Start.Add(time.Duration(len(o.SlotIDs)*p.SlotMinutes)*time.Minute)); err != nil {
+			return err
+		}
 		payment := "none"
 		if typ.Teleconsultation && typ.Price > 0 {
 			payment = "unpaid"

@@ -371,3 +371,37 @@ func mustWaitlist(t *testing.T, ts *testServer, u *testUser) []*store.WaitlistEn
 	}
 	return list
 }
+
+// TestWaitlistAbsenceDuringHold: an absence entered while a time is held
+// wins: the patient cannot accept it, and when the offer ends the slots
+// are blocked, not free.
+func TestWaitlistAbsenceDuringHold(t *testing.T) {
+	e := newWaitEnv(t)
+	ctx := context.Background()
+	e.cancelFreed(t)
+	o := e.offerOf(t, e.patient2)
+	err := e.ts.db.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.CreateBlock(ctx, &store.Block{PracticeID: e.p.ID, Start: e.freedAt.Add(-time.Hour), End: e.freedAt.Add(time.Hour), Reason: "Away"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.ts.post(t, e.p2C, "/waitlist/offers/"+o.ID+"/accept", nil)
+	if res.StatusCode != http.StatusConflict {
+		t.Fatalf("accept inside an absence: %d", res.StatusCode)
+	}
+	if n := e.ts.rows(t, "appointments", "patient_id = ? AND starts_at = ?", e.patient2.ID, e.freedAt.Unix()); n != 0 {
+		t.Fatal("booked inside an absence")
+	}
+	res = e.ts.post(t, e.p2C, "/waitlist/offers/"+o.ID+"/decline", nil)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("decline: %d", res.StatusCode)
+	}
+	if st := e.freedState(t); st != store.SlotBlocked {
+		t.Fatalf("slot after the hold is %s, want blocked", st)
+	}
+	if e.offers(t, e.patient3) != 0 {
+		t.Fatal("a blocked time was offered to the next waiter")
+	}
+}
