@@ -108,6 +108,14 @@ var apiSummaries = map[string]string{
 
 	// Intake forms (intake.go).
 	"GET /api/v1/practitioners/{id}/appointment-types/{type}/questions": "The intake questions a booking of the type answers (POST /api/v1/appointments \"answers\": {question id: value})",
+
+	// Recurring series and the waitlist (series.go, waitlist.go).
+	"POST /api/v1/practices/{id}/series":        "Staff: book a series {patient_email, type_id, first_start, interval_weeks 1-26, count 1-52, mode all|free, notify, reason, phone} in one transaction; 201 {series_id, appointments, conflicts}; with mode all a conflict books nothing: 409 with conflicts (each with the nearest alternative)",
+	"GET /api/v1/waitlist":                      "The caller's waitlist entries and live offers",
+	"POST /api/v1/waitlist":                     "Wait for an earlier time {practitioner_id, type_id, before (YYYY-MM-DD, optional)}; one entry per type",
+	"DELETE /api/v1/waitlist/{id}":              "Leave the waitlist for a type",
+	"POST /api/v1/waitlist/offers/{id}/accept":  "Book the time held for the caller {reason, phone}; 201 with the appointment",
+	"POST /api/v1/waitlist/offers/{id}/decline": "Decline the held time; the next waiting patient is offered it",
 }
 
 // apiSchemas names the request and response bodies of operations whose

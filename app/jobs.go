@@ -21,6 +21,7 @@ func (s *Server) jobs() []job {
 	fmt.Sscanf(s.cfg.Planning.RollAt, "%d:%d", &h, &m)
 	return []job{
 		{"sessions.cleanup", "@every 1h", s.cleanupSessions},
+		{"waitlist.expire", "@every 1m", s.expireOffers}, // series/waitlist.go: expired holds go to the next patient
 		// The nightly roll; Serve also runs it at start to catch up.
 		{"planning.roll", fmt.Sprintf("%d %d * * *", m, h), s.roll},
 	}

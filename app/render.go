@@ -238,6 +238,9 @@ func (s *Server) menu(p *Page) []MenuSection {
 		if len(ids) > 0 && p.Journeys["assisted"] {
 			desk.Items = append(desk.Items, item("request.staff_title", "/pro/p/"+ids[0]+"/requests"))
 		}
+		if len(ids) > 0 {
+			desk.Items = append(desk.Items, item("menu.series", seriesHref(ids[0], ""))) // series.go
+		}
 		if sec := a.Practices(store.RoleSecretary); len(sec) > 0 && !a.Has(store.RolePractitioner) {
 			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+sec[0]+"/absences"))
 		}

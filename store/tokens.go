@@ -114,3 +114,39 @@ func (db *DB) CheckEmailToken(ctx context.Context, secret, purpose string) (stri
 	}
 	return userID, nil
 }
+
+// ListAPITokens returns the user's live tokens, newest first.
+func (db *DB) ListAPITokens(ctx context.Context, userID string) ([]*APIToken, error) {
+	rows, err := db.rq.QueryContext(ctx, "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id",
+		userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*APIToken
+	for rows.Next() {
+		var t APIToken
+		var c int64
+		var l sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &c, &l); err != nil {
+			return nil, err
+		}
+		t.CreatedAt, t.LastUsedAt = time.Unix(c, 0).UTC(), fromUnix(l)
+		out = append(out, &t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIToken revokes one live token of the user: it stops working at
+// once (FindAPIToken reads the row on every request). Returns ErrNotFound
+// when the user has no such live token.
+func (tx *Tx) RevokeAPIToken(ctx context.Context, userID, id string) error {
+	res, err := tx.ExecContext(ctx, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL", tx.now.Unix(), id, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
