@@ -614,3 +614,10 @@ func seriesHref(practiceID, email string) string {
 	}
 	return h
 }
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}

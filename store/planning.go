@@ -386,7 +386,7 @@ func (tx *Tx) BookSlots(ctx context.Context, practiceID, appointmentID string, s
 	for _, id := range slotIDs {
 		args = append(args, id)
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = 'booked', appointment_id = ? WHERE practice_id = ? AND state = 'free' AND id IN (?"+
+	res, err := tx.ExecContext(ctx, "UPDATE slots SET state = 'booked', appointment_id = ? WHERE +practice_id = ? AND state = 'free' AND id IN (?"+
 		strings.Repeat(",?", len(slotIDs)-1)+")", args...)
 	if err != nil {
 		return err
