@@ -21,6 +21,7 @@ func (s *Server) jobs() []job {
 	fmt.Sscanf(s.cfg.Planning.RollAt, "%d:%d", &h, &m)
 	return []job{
 		{"sessions.cleanup", "@every 1h", s.cleanupSessions},
+		{"reminders.send", "@every 1m", s.sendReminders}, // notices.go
 		// The nightly roll; Serve also runs it at start to catch up.
 		{"planning.roll", fmt.Sprintf("%d %d * * *", m, h), s.roll},
 	}

@@ -226,7 +226,8 @@ func (s *Server) menu(p *Page) []MenuSection {
 			base := "/pro/p/" + ids[0]
 			pros.Items = append(pros.Items, item("menu.pro_settings", base+"/settings"), item("menu.pro_hours", base+"/hours"),
 				item("menu.pro_planning", base+"/planning"),
-				item("menu.pro_types", base+"/types"), item("menu.pro_absences", base+"/absences"), item("menu.pro_feed", base+"/feed"))
+				item("menu.pro_types", base+"/types"), item("menu.pro_absences", base+"/absences"), item("menu.pro_feed", base+"/feed"),
+				item("menu.pro_notices", base+"/notices"))
 		}
 	} else {
 		pros.Items = append(pros.Items, item("menu.pro_join", "/pro/apply"))
