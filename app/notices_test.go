@@ -446,7 +446,7 @@ func TestRemindersJob(t *testing.T) {
 		if n := len(w.mails(t, w.patient.Email, "reminder")); n != 0 {
 			t.Fatalf("%d reminders before their time", n)
 		}
-		w.advanceTo(a.Start.Add(-48*time.Hour).Add(time.Second))
+		w.advanceTo(a.Start.Add(-48 * time.Hour).Add(time.Second))
 		w.runReminders(t)
 		w.runReminders(t)
 		if n := len(w.mails(t, w.patient.Email, "reminder")); n != 1 {
@@ -455,7 +455,7 @@ func TestRemindersJob(t *testing.T) {
 		if rem := w.pending(t, a.ID); len(rem) != 1 || rem[0].Offset != 2*time.Hour {
 			t.Errorf("pending after the 48 h reminder: %+v", rem)
 		}
-		w.advanceTo(a.Start.Add(-2*time.Hour).Add(time.Second))
+		w.advanceTo(a.Start.Add(-2 * time.Hour).Add(time.Second))
 		w.runReminders(t)
 		w.runReminders(t)
 		if n := len(w.mails(t, w.patient.Email, "reminder")); n != 2 {
@@ -504,13 +504,13 @@ func TestRemindersJob(t *testing.T) {
 		to := localAt(t, now, 6, 16, 0)
 		w.move(t, a, to)
 		// Past the old 48 h time: nothing.
-		w.advanceTo(a.Start.Add(-48*time.Hour).Add(time.Minute))
+		w.advanceTo(a.Start.Add(-48 * time.Hour).Add(time.Minute))
 		w.runReminders(t)
 		if n := len(w.mails(t, w.patient.Email, "reminder")); n != 0 {
 			t.Fatalf("%d reminders for the old time", n)
 		}
 		// Past the new one: one, for the new time.
-		w.advanceTo(to.Add(-48*time.Hour).Add(time.Minute))
+		w.advanceTo(to.Add(-48 * time.Hour).Add(time.Minute))
 		w.runReminders(t)
 		got := w.mails(t, w.patient.Email, "reminder")
 		if len(got) != 1 || !strings.Contains(got[0].TextBody, formatDateTime("en", to, paris(t))) {
@@ -530,7 +530,7 @@ func TestRemindersJob(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		w.advanceTo(a.Start.Add(-48*time.Hour).Add(time.Minute))
+		w.advanceTo(a.Start.Add(-48 * time.Hour).Add(time.Minute))
 		w.runReminders(t)
 		if n := len(w.mails(t, w.patient.Email, "reminder")); n != 0 {
 			t.Fatalf("%d reminders for a start the appointment no longer has", n)
@@ -541,7 +541,7 @@ func TestRemindersJob(t *testing.T) {
 		w := newNoticesWorld(t, time.Time{}, nil)
 		a := w.book(t, localAt(t, w.ts.srv.clock(), 4, 10, 0), w.visit, "", "")
 		w.cancel(t, a)
-		w.advanceTo(a.Start.Add(-2*time.Hour).Add(time.Minute))
+		w.advanceTo(a.Start.Add(-2 * time.Hour).Add(time.Minute))
 		w.runReminders(t)
 		if n := len(w.mails(t, w.patient.Email, "reminder")); n != 0 {
 			t.Fatalf("%d reminders for a cancelled appointment", n)
@@ -584,7 +584,7 @@ func TestNoticesSMS(t *testing.T) {
 		if !strings.Contains(sms[0].TextBody, formatDateTime("en", a.Start, paris(t))) {
 			t.Errorf("the SMS does not give the time: %q", sms[0].TextBody)
 		}
-		w.advanceTo(a.Start.Add(-2*time.Hour).Add(time.Minute))
+		w.advanceTo(a.Start.Add(-2 * time.Hour).Add(time.Minute))
 		w.runReminders(t)
 		if got := w.mails(t, phone, "reminder_tele"); len(got) != 1 || got[0].Kind != "sms" {
 			t.Errorf("reminder SMS: %d", len(got))
@@ -727,7 +727,7 @@ func TestNoticesLanguages(t *testing.T) {
 	}
 	// A reminder in the patient's last language (es).
 	a := w.book(t, localAt(t, ts.srv.clock(), 8, 10, 0), w.visit, "", "")
-	w.advanceTo(a.Start.Add(-2*time.Hour).Add(time.Minute))
+	w.advanceTo(a.Start.Add(-2 * time.Hour).Add(time.Minute))
 	w.runReminders(t)
 	if m := w.lastOf(t, "reminder"); m.Locale != "es" || m.Subject != ts.text(t, "es", "mail.reminder.subject") {
 		t.Errorf("reminder in %s: %q", m.Locale, m.Subject)
@@ -800,7 +800,7 @@ func TestWebhooks(t *testing.T) {
 		t.Errorf("signature %q does not verify", sig)
 	}
 	var body struct {
-		ID, Type, CreatedAt string `json:"-"`
+		ID, Type, CreatedAt string         `json:"-"`
 		Data                map[string]any `json:"data"`
 	}
 	var raw map[string]any
