@@ -29,11 +29,14 @@ func (s *Server) noticesOnChange(ctx context.Context, tx *store.Tx, ev apptEvent
 	if ev.Appt == nil || ev.Practice == nil {
 		return nil
 	}
+	// Settings, types and endpoints are read through the read pool's
+	// prepared statements rather than tx: they are committed before any
+	// change uses them, and this runs on the booking path's single writer.
 	var settings *store.PracticeNotices
 	loadSettings := func() (*store.PracticeNotices, error) {
 		if settings == nil {
 			var err error
-			if settings, err = tx.FindPracticeNotices(ctx, ev.Practice.ID); err != nil {
+			if settings, err = s.db.FindPracticeNotices(ctx, ev.Practice.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -46,7 +49,7 @@ func (s *Server) noticesOnChange(ctx context.Context, tx *store.Tx, ev apptEvent
 			if err != nil {
 				return err
 			}
-			if err := tx.ScheduleReminders(ctx, ev.Appt.ID, ev.Appt.Start, s.reminderOffsets(n)); err != nil {
+			if err := tx.ScheduleReminders(ctx, ev.Appt.ID, ev.Appt.Start, s.reminderOffsets(n), ev.Kind == EventCreated); err != nil {
 				return err
 			}
 		}
@@ -86,7 +89,7 @@ func (s *Server) patientNotice(ctx context.Context, tx *store.Tx, ev apptEvent, 
 		}
 	}
 	a, p, patient := ev.Appt, ev.Practice, ev.Patient
-	typ := s.noticeType(ctx, tx, a.TypeID)
+	typ := s.noticeType(ctx, a.TypeID)
 	m := s.mailerFor(patient.Locale)
 	place := s.noticePlace(ctx, m.lang, a, p, typ)
 	args := s.noticeArgs(m.lang, a, p, typ, place)
@@ -95,9 +98,13 @@ func (s *Server) patientNotice(ctx context.Context, tx *store.Tx, ev apptEvent, 
 		link = s.link("/p/"+url.PathEscape(p.ID), nil) // "Book another time"
 	}
 	c := m.compose(kind, patient.Name, link, args...)
-	seq, err := tx.AppointmentSequence(ctx, a.ID)
-	if err != nil {
-		return err
+	seq := a.Sequence // as inserted, for a booking
+	if ev.Kind != EventCreated {
+		// ev.Appt is the caller's copy: the stored sequence was just bumped.
+		var err error
+		if seq, err = tx.AppointmentSequence(ctx, a.ID); err != nil {
+			return err
+		}
 	}
 	ics, err := s.inviteCalendar(invite{Method: method, Appt: a, Sequence: seq, Practice: p, Patient: patient,
 		Place: place, Lang: m.lang, Now: tx.Now()})
@@ -114,8 +121,8 @@ func (s *Server) patientNotice(ctx context.Context, tx *store.Tx, ev apptEvent, 
 }
 
 // noticeType returns the appointment's type, or a bare one when it is gone.
-func (s *Server) noticeType(ctx context.Context, tx *store.Tx, id string) *store.AppointmentType {
-	t, err := tx.FindTypeByID(ctx, id)
+func (s *Server) noticeType(ctx context.Context, id string) *store.AppointmentType {
+	t, err := s.db.FindTypeByID(ctx, id)
 	if err != nil {
 		return &store.AppointmentType{ID: id}
 	}
@@ -252,7 +259,7 @@ func (s *Server) enqueueReminder(ctx context.Context, tx *store.Tx, a *store.App
 	if err != nil {
 		return err
 	}
-	typ := s.noticeType(ctx, tx, a.TypeID)
+	typ := s.noticeType(ctx, a.TypeID)
 	m := s.mailerFor(patient.Locale)
 	args := s.noticeArgs(m.lang, a, p, typ, s.noticePlace(ctx, m.lang, a, p, typ))
 	kind, link := "reminder", s.link("/appointments/"+url.PathEscape(a.ID), nil)

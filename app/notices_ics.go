@@ -84,10 +84,7 @@ func (s *Server) inviteCalendar(in invite) (string, error) {
 	ev.Props.SetText(ical.PropClass, "PRIVATE")
 	ev.Props.SetText(ical.PropTransparency, "OPAQUE")
 
-	from := "no-reply@localhost"
-	if a, err := mail.ParseAddress(s.cfg.SMTP.From); err == nil {
-		from = a.Address
-	}
+	from := fromAddress(s.cfg.SMTP.From)
 	org := ical.NewProp(ical.PropOrganizer)
 	org.Params.Set(ical.ParamCommonName, icsParam(in.Practice.Name))
 	org.Value = "mailto:" + icsText(from)
@@ -104,6 +101,21 @@ func (s *Server) inviteCalendar(in invite) (string, error) {
 	cal.Children = append(cal.Children, ev.Component)
 	b, err := encodeCalendar(cal)
 	return string(b), err
+}
+
+// fromAddresses caches the parsed smtp.from (the ORGANIZER's address).
+var fromAddresses sync.Map
+
+func fromAddress(from string) string {
+	if v, ok := fromAddresses.Load(from); ok {
+		return v.(string)
+	}
+	addr := "no-reply@localhost"
+	if a, err := mail.ParseAddress(from); err == nil {
+		addr = a.Address
+	}
+	fromAddresses.Store(from, addr)
+	return addr
 }
 
 // icsText drops control characters (CR, LF, …) from a value: the encoder

@@ -67,7 +67,7 @@ func (s *Server) webhooksOnChange(ctx context.Context, tx *store.Tx, ev apptEven
 	if !slices.Contains(webhookEvents, ev.Kind) {
 		return nil
 	}
-	hooks, err := tx.FindWebhooks(ctx, ev.Practice.ID)
+	hooks, err := s.db.FindWebhooks(ctx, ev.Practice.ID) // committed before any change uses them
 	if err != nil || len(hooks) == 0 {
 		return err
 	}

@@ -120,23 +120,38 @@ func scanReminders(rows *sql.Rows) ([]*Reminder, error) {
 
 // ScheduleReminders replaces the pending reminders of an appointment by one
 // per offset before start. Offsets whose time has already passed are not
-// scheduled: the confirmation has just told the patient.
-func (tx *Tx) ScheduleReminders(ctx context.Context, appointmentID string, start time.Time, offsets []time.Duration) error {
-	if err := tx.DropReminders(ctx, appointmentID); err != nil {
-		return err
+// scheduled: the confirmation has just told the patient. fresh says the
+// appointment was just created (no reminder to replace: one statement less
+// on the booking path).
+func (tx *Tx) ScheduleReminders(ctx context.Context, appointmentID string, start time.Time, offsets []time.Duration, fresh bool) error {
+	if !fresh {
+		if err := tx.DropReminders(ctx, appointmentID); err != nil {
+			return err
+		}
 	}
+	var q strings.Builder
+	var args []any
 	for _, off := range offsets {
 		at := start.Add(-off)
 		if !at.After(tx.now) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reminders (`+reminderColumns+`) VALUES (?, ?, ?, ?, ?, 'pending', NULL)
-			ON CONFLICT (appointment_id, target_start, offset_seconds) DO UPDATE SET state = 'pending', send_at = excluded.send_at, done_at = NULL`,
-			NewID(), appointmentID, int64(off/time.Second), start.Unix(), at.Unix()); err != nil {
-			return formatError(err)
+		if q.Len() == 0 {
+			q.WriteString("INSERT INTO reminders (" + reminderColumns + ") VALUES ")
+		} else {
+			q.WriteString(", ")
 		}
+		q.WriteString("(?, ?, ?, ?, ?, 'pending', NULL)")
+		args = append(args, NewID(), appointmentID, int64(off/time.Second), start.Unix(), at.Unix())
 	}
-	return nil
+	if q.Len() == 0 {
+		return nil
+	}
+	// A sent reminder for the same start and offset (moved away and back)
+	// becomes pending again: it is for a new promise to the patient.
+	q.WriteString(" ON CONFLICT (appointment_id, target_start, offset_seconds) DO UPDATE SET state = 'pending', send_at = excluded.send_at, done_at = NULL")
+	_, err := tx.ExecContext(ctx, q.String(), args...)
+	return formatError(err)
 }
 
 // DropReminders deletes the pending reminders of an appointment (cancelled,

@@ -24,8 +24,8 @@ CREATE TABLE reminders (
 	done_at         INTEGER,
 	UNIQUE (appointment_id, target_start, offset_seconds)
 );
+-- (The UNIQUE index, led by appointment_id, serves the per-appointment lookups.)
 CREATE INDEX reminders_due ON reminders (send_at) WHERE state = 'pending';
-CREATE INDEX reminders_appointment ON reminders (appointment_id, state);
 
 -- A practice's webhook endpoint. The secret signs every delivery; it is
 -- sealed (AES-GCM, the row id as AAD) because it must be recovered to sign.
