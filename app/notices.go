@@ -206,8 +206,9 @@ func (s *Server) sendReminders(ctx context.Context, now time.Time) error {
 				return err
 			}
 			n = len(due)
+			c := newReminderCache()
 			for _, r := range due {
-				if err := s.sendReminder(ctx, tx, r); err != nil {
+				if err := s.sendReminder(ctx, tx, c, r); err != nil {
 					return err
 				}
 			}
@@ -224,19 +225,15 @@ func (s *Server) sendReminders(ctx context.Context, now time.Time) error {
 
 // sendReminder enqueues one reminder, or skips it when its time is no
 // longer the appointment's, and marks it done in tx.
-func (s *Server) sendReminder(ctx context.Context, tx *store.Tx, r *store.Reminder) error {
+func (s *Server) sendReminder(ctx context.Context, tx *store.Tx, c *reminderCache, r *store.Reminder) error {
 	state := store.ReminderSkipped
 	a, err := tx.FindAppointmentByID(ctx, r.AppointmentID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	if err == nil && a.State == store.AppointmentBooked && a.Start.Equal(r.TargetStart) && a.Start.After(tx.Now()) {
-		superseded, err := tx.ReminderSuperseded(ctx, r)
-		if err != nil {
-			return err
-		}
-		if !superseded {
-			if err := s.enqueueReminder(ctx, tx, a); err != nil {
+		if !r.Superseded {
+			if err := s.enqueueReminder(ctx, tx, c, a); err != nil {
 				return err
 			}
 			state = store.ReminderSent
@@ -245,21 +242,49 @@ func (s *Server) sendReminder(ctx context.Context, tx *store.Tx, r *store.Remind
 	return tx.FinishReminder(ctx, r.ID, state)
 }
 
+// reminderCache holds, for one batch of reminders, the practices,
+// patients, types and settings already read: a burst of reminders shares
+// few of them. It lives inside one write transaction, so nothing in it can
+// change underneath.
+type reminderCache struct {
+	practices map[string]*store.Practice
+	users     map[string]*store.User
+	types     map[string]*store.AppointmentType
+	notices   map[string]*store.PracticeNotices
+}
+
+func newReminderCache() *reminderCache {
+	return &reminderCache{practices: map[string]*store.Practice{}, users: map[string]*store.User{},
+		types: map[string]*store.AppointmentType{}, notices: map[string]*store.PracticeNotices{}}
+}
+
+// cached returns m[id], loading it once with load.
+func cached[T any](m map[string]T, id string, load func() (T, error)) (T, error) {
+	if v, ok := m[id]; ok {
+		return v, nil
+	}
+	v, err := load()
+	if err == nil {
+		m[id] = v
+	}
+	return v, err
+}
+
 // enqueueReminder writes the reminder e-mail (and SMS) of a.
-func (s *Server) enqueueReminder(ctx context.Context, tx *store.Tx, a *store.Appointment) error {
-	p, err := tx.FindPracticeByID(ctx, a.PracticeID)
+func (s *Server) enqueueReminder(ctx context.Context, tx *store.Tx, c *reminderCache, a *store.Appointment) error {
+	p, err := cached(c.practices, a.PracticeID, func() (*store.Practice, error) { return tx.FindPracticeByID(ctx, a.PracticeID) })
 	if err != nil {
 		return err
 	}
-	patient, err := tx.FindUserByID(ctx, a.PatientID)
+	patient, err := cached(c.users, a.PatientID, func() (*store.User, error) { return tx.FindUserByID(ctx, a.PatientID) })
 	if err != nil {
 		return err
 	}
-	n, err := tx.FindPracticeNotices(ctx, p.ID)
+	n, err := cached(c.notices, p.ID, func() (*store.PracticeNotices, error) { return tx.FindPracticeNotices(ctx, p.ID) })
 	if err != nil {
 		return err
 	}
-	typ := s.noticeType(ctx, a.TypeID)
+	typ, _ := cached(c.types, a.TypeID, func() (*store.AppointmentType, error) { return s.noticeType(ctx, a.TypeID), nil })
 	m := s.mailerFor(patient.Locale)
 	args := s.noticeArgs(m.lang, a, p, typ, s.noticePlace(ctx, m.lang, a, p, typ))
 	kind, link := "reminder", s.link("/appointments/"+url.PathEscape(a.ID), nil)

@@ -98,6 +98,9 @@ type Reminder struct {
 	SendAt        time.Time
 	State         string
 	DoneAt        time.Time
+	// Superseded (DueReminders only): a later reminder of the same
+	// appointment is due too, as after a downtime; only the latest is sent.
+	Superseded bool
 }
 
 const reminderColumns = "id, appointment_id, offset_seconds, target_start, send_at, state, done_at"
@@ -162,28 +165,30 @@ func (tx *Tx) DropReminders(ctx context.Context, appointmentID string) error {
 }
 
 // DueReminders returns up to limit pending reminders whose time has come
-// (or came while the server was down), oldest first.
+// (or came while the server was down), oldest first, each marked
+// Superseded when a later pending reminder of the same appointment is due
+// as well.
 func (tx *Tx) DueReminders(ctx context.Context, limit int) ([]*Reminder, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+reminderColumns+" FROM reminders WHERE state = 'pending' AND send_at <= ? ORDER BY send_at, id LIMIT ?",
-		tx.now.Unix(), limit)
+	now := tx.now.Unix()
+	rows, err := tx.QueryContext(ctx, `SELECT `+reminderColumns+`, EXISTS (SELECT 1 FROM reminders l WHERE l.appointment_id = r.appointment_id
+		AND l.state = 'pending' AND l.send_at <= ? AND (l.send_at > r.send_at OR (l.send_at = r.send_at AND l.id > r.id)))
+		FROM reminders r WHERE state = 'pending' AND send_at <= ? ORDER BY send_at, id LIMIT ?`, now, now, limit)
 	if err != nil {
 		return nil, err
 	}
-	return scanReminders(rows)
-}
-
-// ReminderSuperseded tells whether another pending reminder of the same
-// appointment and start is due later than r but already due now: after a
-// downtime only the latest one is worth sending.
-func (tx *Tx) ReminderSuperseded(ctx context.Context, r *Reminder) (bool, error) {
-	var x int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM reminders WHERE appointment_id = ? AND state = 'pending' AND id != ?
-		AND send_at <= ? AND (send_at > ? OR (send_at = ? AND id > ?)) LIMIT 1`,
-		r.AppointmentID, r.ID, tx.now.Unix(), r.SendAt.Unix(), r.SendAt.Unix(), r.ID).Scan(&x)
-	if err == sql.ErrNoRows {
-		return false, nil
+	defer rows.Close()
+	var out []*Reminder
+	for rows.Next() {
+		var r Reminder
+		var off, target, send int64
+		var done sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.AppointmentID, &off, &target, &send, &r.State, &done, &r.Superseded); err != nil {
+			return nil, err
+		}
+		r.Offset, r.TargetStart, r.SendAt, r.DoneAt = time.Duration(off)*time.Second, time.Unix(target, 0).UTC(), time.Unix(send, 0).UTC(), fromUnix(done)
+		out = append(out, &r)
 	}
-	return err == nil, err
+	return out, rows.Err()
 }
 
 // FinishReminder moves a pending reminder to state (sent or skipped).
