@@ -718,6 +718,13 @@ func TestNoticesLanguages(t *testing.T) {
 		if c.Subject != ts.text(t, lang, "mail.waitlist_offer.subject") || !strings.Contains(strings.Join(c.Lines, " "), "UNTIL-VALUE") || c.Action == "" {
 			t.Errorf("%s waitlist offer: %+v", lang, c)
 		}
+		// The account messages (written with the foundation) too.
+		for _, kind := range []string{"verify", "reset", "practitioner_approved"} {
+			c := mm.compose(kind, "Pat", "http://x/")
+			if c.Subject != ts.text(t, lang, "mail."+kind+".subject") || len(c.Lines) == 0 || c.Action != ts.text(t, lang, "mail."+kind+".action") {
+				t.Errorf("%s %s: %+v", lang, kind, c)
+			}
+		}
 		for _, kind := range []string{"reminder", "reminder_tele", "message_notice"} {
 			c := mm.compose(kind, "Pat", "http://x/", "Practice", "Dr Martin", "When", when, "Type", "T", "Address", "A")
 			if c.Subject != ts.text(t, lang, "mail."+kind+".subject") || len(c.Lines) == 0 || strings.Contains(c.Subject, "Dr Martin") {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -170,7 +171,7 @@ func (s *Server) createWebhook(ctx context.Context, r *http.Request, practiceID,
 func (s *Server) deleteWebhook(ctx context.Context, r *http.Request, practiceID, id string) error {
 	return s.db.Update(ctx, func(tx *store.Tx) error {
 		err := tx.DeleteWebhook(ctx, practiceID, id)
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -191,7 +192,7 @@ func (s *Server) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
 			s.error(w, r, perr)
 			return
 		}
-		if e, ok := err.(*Error); ok && e.Field != "" {
+		if e := (*Error)(nil); errors.As(err, &e) && e.Field != "" {
 			page.fail(e.Field, e.Message, e.Args...)
 			page.HookForm = webhookForm{URL: r.PostFormValue("url"), Events: r.PostForm["events"]}
 			s.render(w, r, http.StatusUnprocessableEntity, "notices", page)
