@@ -766,7 +766,9 @@ func TestWebhooks(t *testing.T) {
 	base := "/api/v1/practices/" + w.practice.ID + "/webhooks"
 	for _, bad := range []string{`{"url":"ftp://x.example/h","events":["appointment.created"]}`, `{"url":"javascript:alert(1)","events":["appointment.created"]}`,
 		`{"url":"https://user:pw@x.example/h","events":["appointment.created"]}`, `{"url":"https://x.example/a b","events":["appointment.created"]}`,
-		`{"url":"https://x.example/h","events":[]}`, `{"url":"https://x.example/h","events":["appointment.deleted"]}`} {
+		`{"url":"https://x.example/h","events":[]}`, `{"url":"http://127.0.0.1:8080/x","events":["appointment.created"]}`,
+		`{"url":"http://169.254.169.254/latest/meta-data","events":["appointment.created"]}`, `{"url":"http://localhost/x","events":["appointment.created"]}`,
+		`{"url":"http://[::1]/x","events":["appointment.created"]}`, `{"url":"http://[::ffff:127.0.0.1]/x","events":["appointment.created"]}`, `{"url":"https://x.example/h","events":["appointment.deleted"]}`} {
 		if res := ts.api(t, "POST", base, token, strings.NewReader(bad)); res.StatusCode != http.StatusUnprocessableEntity {
 			t.Errorf("%s: %d %s", bad, res.StatusCode, res.Body)
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -120,6 +121,9 @@ func checkWebhook(rawURL string, events []string) (string, []string, *Error) {
 		u.User != nil || u.Fragment != "" || strings.ContainsAny(rawURL, " \t\r\n") {
 		return "", nil, fieldErr(ECodeInvalid, "error.webhook_url", "url")
 	}
+	if forbiddenWebhookHost(u.Hostname()) {
+		return "", nil, fieldErr(ECodeInvalid, "error.webhook_host", "url")
+	}
 	var out []string
 	for _, e := range events {
 		e = strings.TrimSpace(e)
@@ -136,6 +140,24 @@ func checkWebhook(rawURL string, events []string) (string, []string, *Error) {
 	// Keep the display order so the list reads the same everywhere.
 	slices.SortFunc(out, func(a, b string) int { return slices.Index(webhookEvents, a) - slices.Index(webhookEvents, b) })
 	return rawURL, out, nil
+}
+
+// forbiddenWebhookHost refuses endpoints on this machine or on link-local
+// addresses (cloud metadata services live at 169.254.169.254): a webhook
+// must not become a way for practice staff to make the server call itself.
+// Private networks stay allowed (a practice's own server on its LAN). Names
+// are resolved at delivery, where the worker must apply the same rule.
+func forbiddenWebhookHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
 }
 
 // createWebhook validates and stores a new endpoint of practiceID (audited).
