@@ -71,7 +71,9 @@ func TestReminders_ScheduleDueFinish(t *testing.T) {
 	})
 	// Re-scheduling for another start replaces the pending ones only.
 	later := a.Start.Add(24 * time.Hour)
-	update(func(tx *Tx) error { return tx.ScheduleReminders(ctx, a.ID, later, []time.Duration{2 * time.Hour}, false) })
+	update(func(tx *Tx) error {
+		return tx.ScheduleReminders(ctx, a.ID, later, []time.Duration{2 * time.Hour}, false)
+	})
 	list, _ = db.FindReminders(ctx, a.ID)
 	if len(list) != 3 || list[2].State != ReminderPending || !list[2].TargetStart.Equal(later) {
 		t.Fatalf("after re-scheduling %+v", list)
