@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -826,6 +827,15 @@ func TestWebhooks(t *testing.T) {
 	if n := len(w.mails(t, "https://other.example.org/in", "")) + ts.rows(t, "outbox", "to_addr = ?", "https://other.example.org/in"); n != 0 {
 		t.Errorf("an endpoint not subscribed to bookings got %d rows", n)
 	}
+	// A retry is re-signed at its own time, with the same secret.
+	later := ts.srv.clock().Add(time.Hour)
+	fresh, ok, err := ts.srv.webhookHeadersAt(context.Background(), m, later)
+	mac = hmac.New(sha256.New, []byte(hook.Secret))
+	mac.Write([]byte(strconv.FormatInt(later.Unix(), 10) + "." + m.TextBody))
+	if err != nil || !ok || fresh["X-Daraport-Signature"] != "t="+strconv.FormatInt(later.Unix(), 10)+",v1="+hex.EncodeToString(mac.Sum(nil)) ||
+		fresh["X-Daraport-Event"] != EventCreated || m.Headers["X-Daraport-Signature"] != sig {
+		t.Errorf("re-signed headers %v (%v %v)", fresh, ok, err)
+	}
 	// A move: only the endpoint subscribed to moves.
 	moved := w.move(t, a, localAt(t, ts.srv.clock(), 5, 10, 0))
 	if n := ts.rows(t, "outbox", "to_addr = ?", "https://other.example.org/in"); n != 1 {
@@ -867,6 +877,9 @@ func TestWebhooks(t *testing.T) {
 	// Removed: no more rows.
 	if res := ts.api(t, "DELETE", base+"/"+hook.ID, token, nil); res.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", res.StatusCode)
+	}
+	if _, ok, err := ts.srv.webhookHeadersAt(context.Background(), m, later); ok || err != nil {
+		t.Errorf("a removed endpoint's delivery can still be signed (%v)", err)
 	}
 	w.book(t, localAt(t, ts.srv.clock(), 4, 11, 0), w.visit, "", "")
 	if n := ts.rows(t, "outbox", "to_addr = ?", "https://hooks.example.org/in"); n != 2 {

@@ -104,6 +104,27 @@ func webhookSignature(secret string, t time.Time, body []byte) string {
 	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
 }
 
+// webhookHeadersAt re-signs a webhook outbox row at now, for the worker to
+// call before each attempt: the stored headers carry the time the event was
+// written, and receivers that refuse old timestamps (a replay defence,
+// commonly 5 minutes) would refuse every retry. ok is false when the
+// endpoint was removed since: the worker should give the row up.
+func (s *Server) webhookHeadersAt(ctx context.Context, m *store.OutboxMessage, now time.Time) (headers map[string]string, ok bool, err error) {
+	h, err := s.db.FindWebhookByID(ctx, store.WebhookEndpointID(m.Template))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := map[string]string{}
+	for k, v := range m.Headers {
+		out[k] = v
+	}
+	out["X-Daraport-Signature"] = webhookSignature(h.Secret, now, []byte(m.TextBody))
+	return out, true, nil
+}
+
 // newWebhookSecret is 32 random bytes, hex, with a prefix that says what it is.
 func newWebhookSecret() string {
 	b := make([]byte, 32)

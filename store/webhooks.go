@@ -120,9 +120,36 @@ func (db *DB) FindWebhook(ctx context.Context, practiceID, id string) (*Webhook,
 	return list[0], nil
 }
 
+// FindWebhookByID returns an endpoint whatever its practice, or
+// ErrNotFound (the outbox worker re-signing a delivery).
+func (db *DB) FindWebhookByID(ctx context.Context, id string) (*Webhook, error) {
+	rows, err := db.rq.QueryContext(ctx, "SELECT "+webhookColumns+" FROM webhook_endpoints WHERE id = ?", id)
+	if err != nil {
+		return nil, err
+	}
+	list, err := db.scanWebhooks(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, ErrNotFound
+	}
+	return list[0], nil
+}
+
 // WebhookTemplate is the outbox template of deliveries to one endpoint: the
 // delivery log finds them by it.
 func WebhookTemplate(endpointID string) string { return "webhook:" + endpointID }
+
+// WebhookEndpointID returns the endpoint id of an outbox template made by
+// WebhookTemplate, or "".
+func WebhookEndpointID(template string) string {
+	id, ok := strings.CutPrefix(template, "webhook:")
+	if !ok {
+		return ""
+	}
+	return id
+}
 
 // FindWebhookDeliveries returns the latest outbox messages (kind webhook)
 // of an endpoint, newest first.
