@@ -240,7 +240,7 @@ func (s *Server) menu(p *Page) []MenuSection {
 			desk.Items = append(desk.Items, item("request.staff_title", "/pro/p/"+ids[0]+"/requests"))
 		}
 		if sec := a.Practices(store.RoleSecretary); len(sec) > 0 && !a.Has(store.RolePractitioner) {
-			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+sec[0]+"/absences"))
+			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+sec[0]+"/absences"), item("menu.pro_notices", "/pro/p/"+sec[0]+"/notices"))
 		}
 		out = append(out, desk)
 	}
