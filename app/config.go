@@ -44,6 +44,7 @@ type Config struct {
 	Security  SecurityConfig  `toml:"security"`
 	TLS       TLSConfig       `toml:"tls"`
 	SMTP      SMTPConfig      `toml:"smtp"`
+	SMS       SMSConfig       `toml:"sms"`
 	TURN      TURNConfig      `toml:"turn"`
 	Planning  PlanningConfig  `toml:"planning"`
 	Reminders RemindersConfig `toml:"reminders"`
@@ -99,6 +100,22 @@ type SMTPConfig struct {
 	Password string `toml:"password"`
 	From     string `toml:"from"`     // parsed by net/mail.ParseAddress
 	Security string `toml:"security"` // starttls, tls or none
+}
+
+// SMSConfig is the [sms] section: a generic HTTP gateway. An empty URL keeps
+// SMS in the outbox viewer (state held).
+type SMSConfig struct {
+	URL string `toml:"url"`
+}
+
+func (c *SMSConfig) validate() error {
+	if c.URL == "" {
+		return nil
+	}
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("sms.url", "%q is not an http(s) URL", c.URL)
+	}
+	return nil
 }
 
 // TURNConfig is the [turn] section.
@@ -387,7 +404,7 @@ func (c *Config) Validate() error {
 	for _, check := range []func() error{
 		c.Server.validate, c.Brand.validate, c.Security.validate,
 		c.TLS.validate, c.SMTP.validate, c.validateTURN,
-		c.Planning.validate, c.Reminders.validate, c.Visit.validate, c.Log.validate,
+		c.Planning.validate, c.Reminders.validate, c.SMS.validate, c.Visit.validate, c.Log.validate,
 	} {
 		if err := check(); err != nil {
 			return err

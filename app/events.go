@@ -39,8 +39,8 @@ type apptEvent struct {
 // if the change commits.
 func (s *Server) appointmentChanged(ctx context.Context, tx *store.Tx, ev apptEvent) error {
 	for _, h := range []func(context.Context, *store.Tx, apptEvent) error{
-		s.mailOnChange,    // events.go: the patient's e-mail
-		s.noticesOnChange, // notices.go: invites, reminders, webhooks
+		s.mailOnChange,    // events.go: nothing since notices.go writes the e-mail
+		s.noticesOnChange, // notices.go: the patient's e-mail and invite, SMS, reminders, webhooks
 		s.seriesOnChange,  // series.go: waitlist offers for freed time
 	} {
 		if err := h(ctx, tx, ev); err != nil {
@@ -56,24 +56,9 @@ func (s *Server) appointmentCommitted(ev apptEvent) {
 	s.workspaceCommitted(ev) // workspace.go: planning views by SSE
 }
 
-// mailOnChange tells the patient of a booking, move or cancellation.
+// mailOnChange used to send the patient's plain e-mail; the e-mail now
+// carries the calendar invite and is written by noticesOnChange
+// (notices.go), so that one message tells the patient of each change.
 func (s *Server) mailOnChange(ctx context.Context, tx *store.Tx, ev apptEvent) error {
-	if ev.Quiet || ev.Patient == nil {
-		return nil
-	}
-	kind := ""
-	switch ev.Kind {
-	case EventCreated:
-		kind = "appointment_confirmed"
-	case EventMoved:
-		kind = "appointment_moved"
-	case EventCancelled:
-		kind = "appointment_cancelled"
-		if ev.ByStaff {
-			kind = "appointment_cancelled_by_practice"
-		}
-	default:
-		return nil
-	}
-	return s.mailAppointment(ctx, tx, kind, ev.Patient, ev.Practice, ev.TypeName, ev.Appt)
+	return nil
 }

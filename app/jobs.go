@@ -22,6 +22,7 @@ func (s *Server) jobs() []job {
 	return []job{
 		{"sessions.cleanup", "@every 1h", s.cleanupSessions},
 		{"waitlist.expire", "@every 1m", s.expireOffers}, // series/waitlist.go: expired holds go to the next patient
+		{"reminders.send", "@every 1m", s.sendReminders}, // notices.go
 		// The nightly roll; Serve also runs it at start to catch up.
 		{"planning.roll", fmt.Sprintf("%d %d * * *", m, h), s.roll},
 	}

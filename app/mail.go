@@ -57,6 +57,12 @@ func (m mailer) compose(kind, name, url string, args ...any) mailContent {
 // enqueue writes the e-mail to the outbox in tx: it exists if and only if
 // the change that causes it commits.
 func (s *Server) enqueue(ctx context.Context, tx *store.Tx, to, template string, c mailContent) error {
+	return s.enqueueWith(ctx, tx, to, template, c, "", nil)
+}
+
+// enqueueWith is enqueue with a calendar invite (a full VCALENDAR with its
+// METHOD; the worker attaches it as text/calendar) and extra headers.
+func (s *Server) enqueueWith(ctx context.Context, tx *store.Tx, to, template string, c mailContent, ics string, headers map[string]string) error {
 	var text strings.Builder
 	text.WriteString(c.Greeting + "\n\n")
 	for _, l := range c.Lines {
@@ -75,5 +81,5 @@ func (s *Server) enqueue(ctx context.Context, tx *store.Tx, to, template string,
 		state = store.OutboxHeld
 	}
 	return tx.Enqueue(ctx, &store.OutboxMessage{To: to, Locale: c.Lang, Template: template, Subject: c.Subject,
-		TextBody: text.String(), HTMLBody: html.String(), State: state})
+		TextBody: text.String(), HTMLBody: html.String(), ICS: ics, Headers: headers, State: state})
 }

@@ -226,7 +226,8 @@ func (s *Server) menu(p *Page) []MenuSection {
 			base := "/pro/p/" + ids[0]
 			pros.Items = append(pros.Items, item("menu.pro_settings", base+"/settings"), item("menu.pro_hours", base+"/hours"),
 				item("menu.pro_planning", base+"/planning"),
-				item("menu.pro_types", base+"/types"), item("menu.pro_absences", base+"/absences"), item("menu.pro_feed", base+"/feed"))
+				item("menu.pro_types", base+"/types"), item("menu.pro_absences", base+"/absences"), item("menu.pro_feed", base+"/feed"),
+				item("menu.pro_notices", base+"/notices"))
 		}
 	} else {
 		pros.Items = append(pros.Items, item("menu.pro_join", "/pro/apply"))
@@ -242,7 +243,7 @@ func (s *Server) menu(p *Page) []MenuSection {
 			desk.Items = append(desk.Items, item("menu.series", seriesHref(ids[0], ""))) // series.go
 		}
 		if sec := a.Practices(store.RoleSecretary); len(sec) > 0 && !a.Has(store.RolePractitioner) {
-			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+sec[0]+"/absences"))
+			desk.Items = append(desk.Items, item("menu.pro_absences", "/pro/p/"+sec[0]+"/absences"), item("menu.pro_notices", "/pro/p/"+sec[0]+"/notices"))
 		}
 		out = append(out, desk)
 	}
