@@ -23,6 +23,7 @@ func (s *Server) jobs() []job {
 		{"sessions.cleanup", "@every 1h", s.cleanupSessions},
 		// The nightly roll; Serve also runs it at start to catch up.
 		{"planning.roll", fmt.Sprintf("%d %d * * *", m, h), s.roll},
+		s.backupJob(), // backup_job.go: nightly backup at backup.at
 	}
 }
 

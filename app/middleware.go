@@ -205,7 +205,9 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()")
-		if tls {
+		// Behind a reverse proxy (tls.mode off) HSTS follows the trusted
+		// proxy's X-Forwarded-Proto.
+		if tls || s.forwardedHTTPS(r) {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		next.ServeHTTP(w, r)
@@ -262,6 +264,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if route == "" {
 			route = r.Method + " (unrouted)"
 		}
+		s.countRequest(route, rec.status)
 		s.log.Debug("http", "route", route, "status", rec.status, "ms", time.Since(start).Milliseconds())
 	})
 }
