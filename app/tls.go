@@ -240,7 +240,26 @@ func (cs *certSource) renew(ctx context.Context) error {
 	}
 	var errs []error
 	for _, d := range cs.domains {
-		errs = append(errs, cs.magic.RenewCertSync(ctx, d, true))
+		old := cs.cache.AllMatchingCertificates(d)
+		if err := cs.magic.RenewCertSync(ctx, d, true); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// RenewCertSync only stores the new certificate; the maintenance
+		// loop would swap it in later. Swap it in now: cache the new one,
+		// then drop the ones it replaces.
+		fresh, err := cs.magic.CacheManagedCertificate(ctx, d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var stale []string
+		for _, c := range old {
+			if c.Hash() != fresh.Hash() {
+				stale = append(stale, c.Hash())
+			}
+		}
+		cs.cache.Remove(stale)
 	}
 	return errors.Join(errs...)
 }
