@@ -287,7 +287,7 @@ func TestACME(t *testing.T) {
 		}
 	})
 	for _, tc := range []struct {
-		name                string
+		name              string
 		noHTTP, noTLSALPN bool
 	}{{"HTTP01", false, true}, {"TLSALPN01", true, false}} {
 		t.Run(tc.name, func(t *testing.T) {
