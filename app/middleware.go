@@ -161,7 +161,7 @@ func (s *Server) apiActor(ctx context.Context, auth string) (*Actor, error) {
 func (s *Server) gates(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/assets/") || p == "/healthz" || isAPI(r) {
+		if strings.HasPrefix(p, "/assets/") || p == "/healthz" || p == "/metrics" || isAPI(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
