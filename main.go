@@ -8,6 +8,7 @@
 //	daraport token add --email E [--data DIR]
 //	daraport backup [--data DIR] [--with-key] FILE
 //	daraport restore [--data DIR] FILE
+//	daraport doctor [--config FILE] [--data DIR]
 //
 // Exit status: 0 success, 1 failure, 2 bad usage; failures print one line.
 package main
@@ -79,10 +80,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdBackup(args, stdout)
 	case "restore":
 		err = cmdRestore(args, stdout)
+	case "doctor":
+		err = cmdDoctor(args, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: daraport [serve|demo|version|user add|token add|backup|restore] [flags]; see README.md")
+		fmt.Fprintln(stdout, "usage: daraport [serve|demo|version|user add|token add|backup|restore|doctor] [flags]; see README.md")
 	default:
-		err = usageError{fmt.Sprintf("unknown command %q (serve, demo, version, user add, token add, backup, restore)", cmd)}
+		err = usageError{fmt.Sprintf("unknown command %q (serve, demo, version, user add, token add, backup, restore, doctor)", cmd)}
 	}
 	if err == nil {
 		return 0
@@ -359,5 +362,22 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s into %s\n", pos[0], cfg.Server.DataDir)
+	return nil
+}
+
+func cmdDoctor(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	file := fs.String("config", "", "configuration file (TOML)")
+	data := fs.String("data", "", "data directory")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"usage: daraport doctor [--config FILE] [--data DIR]"}
+	}
+	if n := app.Doctor(context.Background(), app.DoctorOptions{ConfigFile: *file, DataDir: *data, Environ: os.Environ()}, stdout); n > 0 {
+		return fmt.Errorf("doctor found %d problem(s): see above", n)
+	}
 	return nil
 }
