@@ -2,7 +2,7 @@
 //
 //	daraport                      serve on the defaults (./daraport-data, :8080)
 //	daraport serve [--config FILE] [--data DIR] [--addr HOST:PORT]
-//	daraport demo [--data DIR] [--addr HOST:PORT]
+//	daraport demo [--data DIR] [--addr HOST:PORT] [--lang fr|en|de|es]
 //	daraport version
 //	daraport user add --email E --name N --role R [--practice P] [--org O] [--data DIR]   (password on stdin)
 //	daraport token add --email E [--data DIR]
@@ -170,6 +170,10 @@ func cmdServe(args []string, stdout io.Writer, demo bool) error {
 	file := fs.String("config", "", "configuration file (TOML)")
 	data := fs.String("data", "", "data directory")
 	addr := fs.String("addr", "", "listen address host:port")
+	var lang *string
+	if demo {
+		lang = fs.String("lang", "", "language of the demo: fr, en, de or es (default: brand.default_language)")
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -185,6 +189,12 @@ func cmdServe(args []string, stdout io.Writer, demo bool) error {
 	cfg, err := loadConfig(*file, *data, *addr)
 	if err != nil {
 		return usageError{err.Error()}
+	}
+	if lang != nil && *lang != "" {
+		cfg.Brand.DefaultLanguage = *lang
+		if err := cfg.Validate(); err != nil {
+			return usageError{"demo: --lang must be fr, en, de or es"}
+		}
 	}
 	log := newLogger(cfg, os.Stderr)
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
@@ -202,19 +212,22 @@ func cmdServe(args []string, stdout io.Writer, demo bool) error {
 		return err
 	}
 	defer db.Close()
+	var accounts []app.DemoAccount
 	if demo {
-		accounts, err := app.SeedDemo(ctx, db, cfg)
-		if err != nil {
+		if accounts, err = app.SeedDemo(ctx, db, cfg); err != nil {
 			return err
-		}
-		fmt.Fprintf(stdout, "Daraport demo on %s (data in %s). Sign in with:\n", cfg.Server.BaseURL, cfg.Server.DataDir)
-		for _, a := range accounts {
-			fmt.Fprintf(stdout, "  %-13s %-32s password: %s\n", a.Role, a.Email, a.Password)
 		}
 	}
 	srv, err := app.New(cfg, db, templates.FS, assets.FS, app.WithLogger(log))
 	if err != nil {
 		return err
+	}
+	if demo {
+		visit, err := srv.FillDemo(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, srv.DemoWelcome(accounts, visit))
 	}
 	return srv.Run(ctx)
 }
