@@ -64,13 +64,13 @@ func newKeyedTestServer(t testing.TB, change func(*Config)) (*testServer, []byte
 // openPractice gives a new practitioner's practice hours every day
 // 08:00–20:00, a 15-minute visit and a generated planning, with no limit on
 // future appointments per patient.
-func openPractice(t testing.TB, ts *testServer, email string) (*store.Practice, *store.AppointmentType) {
+func openPractice(t testing.TB, ts *testServer, email string, horizonDays int) (*store.Practice, *store.AppointmentType) {
 	t.Helper()
 	ctx := context.Background()
 	pro := ts.addUser(t, email, "Load Practitioner", store.RolePractitioner, "")
 	p := mustPractice(t, ts, pro.PracticeID)
 	st := p.Settings
-	st.HorizonDays, st.MinNoticeMinutes, st.MaxFuturePerPatient = 60, 0, 0
+	st.HorizonDays, st.MinNoticeMinutes, st.MaxFuturePerPatient = horizonDays, 0, 0
 	typ := &store.AppointmentType{PracticeID: p.ID, Name: "Consultation", Minutes: 15, Price: 2500, Currency: "EUR", NewPatients: true}
 	if err := ts.db.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.UpdateSettings(ctx, p.ID, st); err != nil {
@@ -105,7 +105,7 @@ func TestBackupUnderLoad(t *testing.T) {
 	copyTo := t.TempDir()
 	ts, key := newKeyedTestServer(t, func(c *Config) { c.Backup.CopyTo, c.Backup.Keep = copyTo, 2 })
 	ts.addUser(t, "admin@example.org", "Ada Admin", store.RoleAdmin, "")
-	p, typ := openPractice(t, ts, "pro@example.org")
+	p, typ := openPractice(t, ts, "pro@example.org", 60)
 	patient := ts.addUser(t, "patient@example.org", "Pat Patient", store.RolePatient, "")
 	ctx := context.Background()
 	today := ts.srv.today(p, ts.srv.clock())
