@@ -179,7 +179,13 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 		ln = tls.NewListener(ln, tcfg)
-		go s.redirectHTTP(ctx)
+		// Bound before certificates are asked for, so HTTP-01 challenges
+		// find it answering.
+		if hln, err := net.Listen("tcp", s.cfg.TLS.HTTPAddr); err != nil {
+			s.log.Warn("plain HTTP redirect listener", "addr", s.cfg.TLS.HTTPAddr, "err", err)
+		} else {
+			go s.redirectHTTP(ctx, hln)
+		}
 		if s.ops.certs.mode == "acme" {
 			// Obtaining needs the listeners up to answer the challenges;
 			// it goes on in the background (with retries) while the
@@ -194,8 +200,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // redirectHTTP answers plain HTTP on tls.http_addr with a redirect to the
 // HTTPS base URL (same path), so people typing the bare name get the site.
-func (s *Server) redirectHTTP(ctx context.Context) {
-	hs := &http.Server{Addr: s.cfg.TLS.HTTPAddr, ReadHeaderTimeout: 10 * time.Second,
+// It also answers ACME HTTP-01 challenges (tls.mode acme).
+func (s *Server) redirectHTTP(ctx context.Context, ln net.Listener) {
+	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second,
 		Handler: s.challengeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, s.link(r.URL.Path, r.URL.Query()), http.StatusMovedPermanently)
 		}))}
@@ -203,7 +210,7 @@ func (s *Server) redirectHTTP(ctx context.Context) {
 		<-ctx.Done()
 		_ = hs.Close()
 	}()
-	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Warn("plain HTTP redirect listener", "addr", s.cfg.TLS.HTTPAddr, "err", err)
 	}
 }
