@@ -80,3 +80,22 @@ func TestForwardedProto(t *testing.T) {
 		})
 	}
 }
+
+// TestOpsConfig: the [backup] and [metrics] keys refuse bad values with a
+// message naming the key, from the environment as from a file.
+func TestOpsConfig(t *testing.T) {
+	for _, tc := range []struct{ env, key string }{
+		{"DARAPORT_BACKUP_AT=25:00", "backup.at"},
+		{"DARAPORT_BACKUP_KEEP=0", "backup.keep"},
+		{"DARAPORT_METRICS_TOKEN=short", "metrics.token"},
+		{"DARAPORT_METRICS_ALLOW=10.0.0.0/8,not-an-ip", "metrics.allow"},
+	} {
+		if _, err := LoadConfig("", []string{tc.env}); err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: %v, want an error naming %s", tc.env, err, tc.key)
+		}
+	}
+	cfg, err := LoadConfig("", []string{"DARAPORT_BACKUP_AT=", "DARAPORT_BACKUP_COPY_TO=/mnt/backup", "DARAPORT_METRICS_ALLOW=127.0.0.1,10.0.0.0/8"})
+	if err != nil || cfg.Backup.At != "" || cfg.Backup.CopyTo != "/mnt/backup" || len(cfg.Metrics.Allow) != 2 {
+		t.Fatalf("%+v %+v %v", cfg.Backup, cfg.Metrics, err)
+	}
+}
