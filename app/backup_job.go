@@ -87,7 +87,7 @@ func (s *Server) runBackup(ctx context.Context, now time.Time) (backupRecord, er
 	defer s.ops.backupMu.Unlock()
 	start := time.Now()
 	dir := s.backupDir()
-	name := backupPrefix + now.UTC().Format("20060102T150405Z") + ".db"
+	name := backupPrefix + now.UTC().Format("20060102T150405.000Z") + ".db"
 	dst := filepath.Join(dir, name)
 	var key []byte
 	if s.cfg.Backup.WithKey {
@@ -162,7 +162,8 @@ func copyBackup(src, dst string) error {
 }
 
 // rotateBackups keeps the newest keep nightly backups in dir. The names
-// carry a sortable UTC time, so name order is age order.
+// carry a sortable UTC time (to the millisecond, so two backups asked for
+// in the same second do not collide), so name order is age order.
 func rotateBackups(dir string, keep int) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
