@@ -2,12 +2,13 @@
 //
 //	daraport                      serve on the defaults (./daraport-data, :8080)
 //	daraport serve [--config FILE] [--data DIR] [--addr HOST:PORT]
-//	daraport demo [--data DIR] [--addr HOST:PORT]
+//	daraport demo [--data DIR] [--addr HOST:PORT] [--lang fr|en|de|es]
 //	daraport version
 //	daraport user add --email E --name N --role R [--practice P] [--org O] [--data DIR]   (password on stdin)
 //	daraport token add --email E [--data DIR]
 //	daraport backup [--data DIR] [--with-key] FILE
 //	daraport restore [--data DIR] FILE
+//	daraport doctor [--config FILE] [--data DIR]
 //
 // Exit status: 0 success, 1 failure, 2 bad usage; failures print one line.
 package main
@@ -79,10 +80,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdBackup(args, stdout)
 	case "restore":
 		err = cmdRestore(args, stdout)
+	case "doctor":
+		err = cmdDoctor(args, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: daraport [serve|demo|version|user add|token add|backup|restore] [flags]; see README.md")
+		fmt.Fprintln(stdout, "usage: daraport [serve|demo|version|user add|token add|backup|restore|doctor] [flags]; see README.md")
 	default:
-		err = usageError{fmt.Sprintf("unknown command %q (serve, demo, version, user add, token add, backup, restore)", cmd)}
+		err = usageError{fmt.Sprintf("unknown command %q (serve, demo, version, user add, token add, backup, restore, doctor)", cmd)}
 	}
 	if err == nil {
 		return 0
@@ -167,6 +170,10 @@ func cmdServe(args []string, stdout io.Writer, demo bool) error {
 	file := fs.String("config", "", "configuration file (TOML)")
 	data := fs.String("data", "", "data directory")
 	addr := fs.String("addr", "", "listen address host:port")
+	var lang *string
+	if demo {
+		lang = fs.String("lang", "", "language of the demo: fr, en, de or es (default: brand.default_language)")
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -182,6 +189,12 @@ func cmdServe(args []string, stdout io.Writer, demo bool) error {
 	cfg, err := loadConfig(*file, *data, *addr)
 	if err != nil {
 		return usageError{err.Error()}
+	}
+	if lang != nil && *lang != "" {
+		cfg.Brand.DefaultLanguage = *lang
+		if err := cfg.Validate(); err != nil {
+			return usageError{"demo: --lang must be fr, en, de or es"}
+		}
 	}
 	log := newLogger(cfg, os.Stderr)
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
@@ -199,19 +212,22 @@ func cmdServe(args []string, stdout io.Writer, demo bool) error {
 		return err
 	}
 	defer db.Close()
+	var accounts []app.DemoAccount
 	if demo {
-		accounts, err := app.SeedDemo(ctx, db, cfg)
-		if err != nil {
+		if accounts, err = app.SeedDemo(ctx, db, cfg); err != nil {
 			return err
-		}
-		fmt.Fprintf(stdout, "Daraport demo on %s (data in %s). Sign in with:\n", cfg.Server.BaseURL, cfg.Server.DataDir)
-		for _, a := range accounts {
-			fmt.Fprintf(stdout, "  %-13s %-32s password: %s\n", a.Role, a.Email, a.Password)
 		}
 	}
 	srv, err := app.New(cfg, db, templates.FS, assets.FS, app.WithLogger(log))
 	if err != nil {
 		return err
+	}
+	if demo {
+		visit, err := srv.FillDemo(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, srv.DemoWelcome(accounts, visit))
 	}
 	return srv.Run(ctx)
 }
@@ -359,5 +375,22 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s into %s\n", pos[0], cfg.Server.DataDir)
+	return nil
+}
+
+func cmdDoctor(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	file := fs.String("config", "", "configuration file (TOML)")
+	data := fs.String("data", "", "data directory")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"usage: daraport doctor [--config FILE] [--data DIR]"}
+	}
+	if n := app.Doctor(context.Background(), app.DoctorOptions{ConfigFile: *file, DataDir: *data, Environ: os.Environ()}, stdout); n > 0 {
+		return fmt.Errorf("doctor found %d problem(s): see above", n)
+	}
 	return nil
 }

@@ -99,6 +99,8 @@ type Server struct {
 	tokens tokenCache
 	// intakeCache holds the questions of each type (intake.go).
 	intakeCache sync.Map
+	// ops holds the certificate source, request counters and backup state (ops.go).
+	ops opsState
 }
 
 // Option changes how New builds the server (used by tests and the demo).
@@ -150,6 +152,9 @@ func New(cfg Config, db *store.DB, templatesFS, assetsFS fs.FS, opts ...Option) 
 	s.cookies = s.newCookieStore()
 	s.limits = newLimiters(s.now, cfg.Security.LoginAttempts, cfg.Security.APIRate)
 	s.captcha = newCaptcha(s.keys.captcha, s.now)
+	if s.ops.certs, err = newCertSource(cfg, s.log); err != nil {
+		return nil, err
+	}
 	s.routes = s.routeTable()
 	s.handler = s.buildHandler()
 	return s, nil
@@ -165,43 +170,51 @@ func (s *Server) Config() Config { return s.cfg }
 // and serves until ctx is cancelled; then it stops accepting, lets requests
 // in flight finish (up to 10 s) and returns.
 func (s *Server) Run(ctx context.Context) error {
-	var tcfg *tls.Config
-	switch s.cfg.TLS.Mode {
-	case "files":
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
-		if err != nil {
-			return fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
-		}
-		tcfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-	case "acme":
-		// Automatic certificates (certmagic) come with the operations
-		// work; until then refuse rather than serve plain HTTP where the
-		// operator asked for HTTPS.
-		return errors.New(`tls.mode "acme" is not available in this version: use "files" with your certificate, or "off" behind a reverse proxy`)
-	}
 	ln, err := net.Listen("tcp", s.cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Server.Addr, err)
 	}
-	if tcfg != nil {
+	if tcfg := s.tlsConfig(); tcfg != nil {
+		defer s.ops.certs.stop()
+		if s.ops.certs.mode == "files" {
+			if err := s.ops.certs.load(ctx); err != nil {
+				ln.Close()
+				return err
+			}
+		}
 		ln = tls.NewListener(ln, tcfg)
-		go s.redirectHTTP(ctx)
+		// Bound before certificates are asked for, so HTTP-01 challenges
+		// find it answering.
+		if hln, err := net.Listen("tcp", s.cfg.TLS.HTTPAddr); err != nil {
+			s.log.Warn("plain HTTP redirect listener", "addr", s.cfg.TLS.HTTPAddr, "err", err)
+		} else {
+			go s.redirectHTTP(ctx, hln)
+		}
+		if s.ops.certs.mode == "acme" {
+			// Obtaining needs the listeners up to answer the challenges;
+			// it goes on in the background (with retries) while the
+			// server starts.
+			if err := s.ops.certs.load(ctx); err != nil {
+				s.log.Error("certificates", "err", err)
+			}
+		}
 	}
 	return s.Serve(ctx, ln)
 }
 
 // redirectHTTP answers plain HTTP on tls.http_addr with a redirect to the
 // HTTPS base URL (same path), so people typing the bare name get the site.
-func (s *Server) redirectHTTP(ctx context.Context) {
-	hs := &http.Server{Addr: s.cfg.TLS.HTTPAddr, ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// It also answers ACME HTTP-01 challenges (tls.mode acme).
+func (s *Server) redirectHTTP(ctx context.Context, ln net.Listener) {
+	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.challengeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, s.link(r.URL.Path, r.URL.Query()), http.StatusMovedPermanently)
-		})}
+		}))}
 	go func() {
 		<-ctx.Done()
 		_ = hs.Close()
 	}()
-	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Warn("plain HTTP redirect listener", "addr", s.cfg.TLS.HTTPAddr, "err", err)
 	}
 }

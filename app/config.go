@@ -49,7 +49,25 @@ type Config struct {
 	Planning  PlanningConfig  `toml:"planning"`
 	Reminders RemindersConfig `toml:"reminders"`
 	Visit     VisitConfig     `toml:"visit"`
+	Backup    BackupConfig    `toml:"backup"`
+	Metrics   MetricsConfig   `toml:"metrics"`
 	Log       LogConfig       `toml:"log"`
+}
+
+// BackupConfig is the [backup] section: the nightly online backup.
+type BackupConfig struct {
+	At      string `toml:"at"`       // "HH:MM", 24-hour, server local time; "" turns the job off
+	Keep    int    `toml:"keep"`     // nightly backups kept in each destination
+	Dir     string `toml:"dir"`      // empty: data_dir/backups
+	CopyTo  string `toml:"copy_to"`  // optional second destination (another disk)
+	WithKey bool   `toml:"with_key"` // put the at-rest key in the nightly backups too
+}
+
+// MetricsConfig is the [metrics] section: the Prometheus text at /metrics,
+// off unless a token or an address list is set.
+type MetricsConfig struct {
+	Token string   `toml:"token"` // Authorization: Bearer <token>
+	Allow []string `toml:"allow"` // IPs or CIDRs that may read without the token
 }
 
 // ServerConfig is the [server] section.
@@ -225,6 +243,13 @@ func DefaultConfig() Config {
 		Visit: VisitConfig{
 			OpenBefore: Duration{15 * time.Minute},
 			CloseAfter: Duration{2 * time.Hour},
+		},
+		Backup: BackupConfig{
+			At:   "03:30",
+			Keep: 7,
+		},
+		Metrics: MetricsConfig{
+			Allow: []string{},
 		},
 		Log: LogConfig{
 			Level:  "info",
@@ -404,7 +429,7 @@ func (c *Config) Validate() error {
 	for _, check := range []func() error{
 		c.Server.validate, c.Brand.validate, c.Security.validate,
 		c.TLS.validate, c.SMTP.validate, c.validateTURN,
-		c.Planning.validate, c.Reminders.validate, c.SMS.validate, c.Visit.validate, c.Log.validate,
+		c.Planning.validate, c.Reminders.validate, c.SMS.validate, c.Visit.validate, c.Backup.validate, c.Metrics.validate, c.Log.validate,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -601,6 +626,31 @@ func (v *VisitConfig) validate() error {
 	}
 	if v.CloseAfter.Duration <= 0 {
 		return bad("visit.close_after", "%q must be longer than 0", v.CloseAfter.Duration)
+	}
+	return nil
+}
+
+func (b *BackupConfig) validate() error {
+	if b.At != "" && !rollAtPattern.MatchString(b.At) {
+		return bad("backup.at", "%q is not a 24-hour HH:MM time (like \"03:30\"), or \"\" for no nightly backup", b.At)
+	}
+	if b.Keep < 1 || b.Keep > 1000 {
+		return bad("backup.keep", "%d is not between 1 and 1000", b.Keep)
+	}
+	return nil
+}
+
+func (m *MetricsConfig) validate() error {
+	if m.Token != "" && len(m.Token) < 16 {
+		return bad("metrics.token", "must be at least 16 characters (openssl rand -hex 16)")
+	}
+	for _, a := range m.Allow {
+		if _, err := netip.ParseAddr(a); err == nil {
+			continue
+		}
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return bad("metrics.allow", "%q is neither an IP address nor a CIDR", a)
+		}
 	}
 	return nil
 }

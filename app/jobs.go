@@ -25,6 +25,7 @@ func (s *Server) jobs() []job {
 		{"reminders.send", "@every 1m", s.sendReminders}, // notices.go
 		// The nightly roll; Serve also runs it at start to catch up.
 		{"planning.roll", fmt.Sprintf("%d %d * * *", m, h), s.roll},
+		s.backupJob(), // backup_job.go: nightly backup at backup.at
 	}
 }
 

@@ -165,7 +165,7 @@ func (s *Server) apiActor(ctx context.Context, auth string) (*Actor, error) {
 func (s *Server) gates(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/assets/") || p == "/healthz" || isAPI(r) {
+		if strings.HasPrefix(p, "/assets/") || p == "/healthz" || p == "/metrics" || isAPI(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -209,7 +209,9 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()")
-		if tls {
+		// Behind a reverse proxy (tls.mode off) HSTS follows the trusted
+		// proxy's X-Forwarded-Proto.
+		if tls || s.forwardedHTTPS(r) {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		next.ServeHTTP(w, r)
@@ -266,6 +268,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if route == "" {
 			route = r.Method + " (unrouted)"
 		}
+		s.countRequest(route, rec.status)
 		s.log.Debug("http", "route", route, "status", rec.status, "ms", time.Since(start).Milliseconds())
 	})
 }

@@ -260,6 +260,7 @@ func (s *Server) menu(p *Page) []MenuSection {
 			item("menu.admin_verifications", "/admin/verifications"), item("menu.admin_orgs", "/admin/organizations"),
 			item("menu.admin_planning", "/admin/planning"), item("menu.admin_audit", "/admin/audit"),
 			item("menu.admin_outbox", "/admin/outbox"), item("menu.admin_messages", "/admin/messages"),
+			item("menu.admin_system", "/admin/system"),
 		}})
 	}
 	return out

@@ -88,25 +88,6 @@ func TestTLSFiles(t *testing.T) {
 	}
 }
 
-func TestTLSACMERefused(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Server.DataDir = t.TempDir()
-	cfg.TLS.Mode, cfg.TLS.Domains = "acme", []string{"clinic.example"}
-	key := make([]byte, 32)
-	db, err := store.Open(context.Background(), store.Options{Dir: cfg.Server.DataDir, Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	srv, err := New(cfg, db, os.DirFS("../templates"), os.DirFS("../assets"), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "acme") {
-		t.Fatalf("Run with acme: %v", err)
-	}
-}
-
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -486,3 +486,23 @@ func undoKey(keyPath, kept string) error {
 	}
 	return err
 }
+
+// VerifyBackup opens the backup at path read-only and checks it the way
+// Restore would: a SQLite file whose PRAGMA integrity_check answers "ok",
+// holding a readable backup_info. It returns ErrNotBackup (wrapped) when it
+// is not a sound Daraport backup.
+func VerifyBackup(ctx context.Context, path string) error {
+	if err := checkSQLiteHeader(path); err != nil {
+		return err
+	}
+	c, err := openFile(path, true)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := integrityCheck(ctx, c); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotBackup, path, err)
+	}
+	_, err = readBackupInfo(ctx, c, path)
+	return err
+}
