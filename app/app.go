@@ -95,6 +95,8 @@ type Server struct {
 	rollMu sync.Mutex
 	// nearby caches, for a second, the free starts offered to race losers.
 	nearby sync.Map
+	// dlv is the outbox worker (delivery_worker.go).
+	dlv *delivery
 }
 
 // Option changes how New builds the server (used by tests and the demo).
@@ -146,6 +148,9 @@ func New(cfg Config, db *store.DB, templatesFS, assetsFS fs.FS, opts ...Option) 
 	s.cookies = s.newCookieStore()
 	s.limits = newLimiters(s.now, cfg.Security.LoginAttempts, cfg.Security.APIRate)
 	s.captcha = newCaptcha(s.keys.captcha, s.now)
+	if s.dlv, err = newDelivery(s); err != nil {
+		return nil, err
+	}
 	s.routes = s.routeTable()
 	s.handler = s.buildHandler()
 	return s, nil
@@ -225,12 +230,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Error("planning roll at start", "err", err)
 	}
 	jobs := s.startJobs(ctx)
+	stopDelivery := s.startDelivery(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "base_url", s.cfg.Server.BaseURL)
 	select {
 	case err := <-errc:
 		jobs()
+		stopDelivery()
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
@@ -242,6 +249,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	jobs()
+	stopDelivery()
 	return err
 }
 

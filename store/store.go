@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -74,6 +75,8 @@ type DB struct {
 	keyID string
 	batch batcher
 	rq    *stmtCache // the read pool, through prepared statements
+	// outboxHook is called when a queued outbox row is written (outbox.go).
+	outboxHook atomic.Pointer[func()]
 }
 
 // Open opens (creating if needed) the database in opts.Dir, applies pending
