@@ -212,3 +212,11 @@ func (s *Server) handleDeliveryRetryFailed(w http.ResponseWriter, r *http.Reques
 	setFlash(w, "flash.delivery_retried_all")
 	http.Redirect(w, r, "/admin/outbox?state=failed", http.StatusSeeOther)
 }
+
+// mailDKIMRecord is the TXT record of d's key ("" without DKIM).
+func mailDKIMRecord(d *delivery) (string, error) {
+	if d.dkim == nil {
+		return "", nil
+	}
+	return mail.DKIMRecord(d.dkim.Key)
+}

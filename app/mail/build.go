@@ -236,7 +236,11 @@ func writeBody(w io.Writer, h gomail.Header, m *Message) error {
 			if err != nil {
 				return err
 			}
-			if _, err := io.WriteString(wc, crlf(text)); err != nil {
+			body := crlf(text)
+			if !strings.HasSuffix(body, "\r\n") {
+				body += "\r\n" // SMTP ends the data with a line break anyway
+			}
+			if _, err := io.WriteString(wc, body); err != nil {
 				return err
 			}
 			return wc.Close()
