@@ -93,6 +93,9 @@ func Dial(ctx context.Context, cfg *Config, transcript io.Writer) (*Conn, error)
 			return nil, &Error{"tls", err}
 		}
 		conn = tc
+		if transcript != nil {
+			fmt.Fprintf(transcript, "[TLS: %s, certificate of %s verified]\n", tls.VersionName(tc.ConnectionState().Version), cfg.Host)
+		}
 	}
 	var c *smtp.Client
 	if cfg.Security == "starttls" {
@@ -105,6 +108,9 @@ func Dial(ctx context.Context, cfg *Config, transcript io.Writer) (*Conn, error)
 		}
 		c.CommandTimeout, c.SubmissionTimeout = timeout, 4*timeout
 		c.DebugWriter = transcript
+		if st, ok := c.TLSConnectionState(); ok && transcript != nil {
+			fmt.Fprintf(transcript, "[STARTTLS: %s, certificate of %s verified]\n", tls.VersionName(st.Version), cfg.Host)
+		}
 	} else {
 		c = smtp.NewClient(conn)
 		c.CommandTimeout, c.SubmissionTimeout = timeout, 4*timeout
