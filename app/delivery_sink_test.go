@@ -312,4 +312,3 @@ func (ts *testServer) later(d time.Duration) {
 	ts.clock.Advance(d)
 	ts.srv.wakeDelivery()
 }
-

@@ -22,7 +22,7 @@ type Config struct {
 	Security  string // "starttls", "tls" (implicit) or "none"
 	Username  string // empty: no authentication
 	Password  string
-	Timeout   time.Duration // connecting, and waiting for each reply
+	Timeout   time.Duration  // connecting, and waiting for each reply
 	RootCAs   *x509.CertPool // nil: the system's roots
 	HelloName string         // name given in EHLO; empty: "localhost"
 }
