@@ -408,3 +408,45 @@ func TestDeliveryWebhook(t *testing.T) {
 		t.Errorf("loopback webhook: calls %d error %q", calls.Load(), g.LastError)
 	}
 }
+
+// TestDeliveryGracefulStop: stopping the worker lets the message in flight
+// finish and be recorded; claimed messages not started go back to the queue.
+func TestDeliveryGracefulStop(t *testing.T) {
+	t.Parallel()
+	inData := make(chan struct{}, 10)
+	k := newSMTPSink(t, func(k *smtpSink) {
+		k.reply = func(int64) error {
+			inData <- struct{}{}
+			time.Sleep(300 * time.Millisecond)
+			return nil
+		}
+	})
+	ts := newTestServer(t, func(c *Config) {
+		useSink(k)(c)
+		c.SMTP.MaxConnections = 1
+	})
+	var ids []string
+	for range 5 {
+		ids = append(ids, ts.enqueueMail(t, &store.OutboxMessage{To: "ann@example.org", Subject: "S", TextBody: "x"}).ID)
+	}
+	stop := ts.srv.startDelivery(context.Background())
+	<-inData
+	stop()
+	counts, err := ts.db.CountOutbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[store.OutboxSent] != 1 || counts[store.OutboxQueued] != 4 || counts[store.OutboxSending] != 0 || k.count.Load() != 1 {
+		t.Errorf("after stop: %v, accepted %d", counts, k.count.Load())
+	}
+	// Started again, it sends the rest.
+	go func() {
+		for range inData {
+		}
+	}()
+	ts.runWorker(t)
+	for _, id := range ids {
+		ts.waitState(t, id, store.OutboxSent)
+	}
+	close(inData)
+}

@@ -47,7 +47,7 @@ type smtpSink struct {
 	// holdAfter: once this many messages were accepted, DATA blocks until
 	// unhold is closed, then refuses (451): a message the server never
 	// accepted. 0: never hold.
-	holdAfter int64
+	holdAfter atomic.Int64
 	holding   atomic.Int32
 	unhold    chan struct{}
 }
@@ -204,7 +204,7 @@ func (s *sinkSession) Data(r io.Reader) error {
 	}
 	k := s.k
 	n := k.attempts.Add(1) - 1
-	if k.holdAfter > 0 && k.count.Load() >= k.holdAfter {
+	if h := k.holdAfter.Load(); h > 0 && k.count.Load() >= h {
 		k.holding.Add(1)
 		<-k.unhold
 		k.holding.Add(-1)
