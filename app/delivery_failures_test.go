@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -55,6 +56,25 @@ func TestDeliverySTARTTLSAuth(t *testing.T) {
 			}
 		})
 	}
+	t.Run("LoginMechanism", func(t *testing.T) {
+		t.Parallel()
+		certFile, keyFile, _ := selfSigned(t, t.TempDir())
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := newSMTPSink(t, func(k *smtpSink) {
+			k.user, k.pass, k.loginOnly = "clinic", "s3cret-pass", true
+			k.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+		})
+		ts := newTestServer(t, func(c *Config) {
+			useSink(k)(c)
+			c.SMTP.Security, c.SMTP.CAFile, c.SMTP.Username, c.SMTP.Password = "starttls", certFile, "clinic", "s3cret-pass"
+		})
+		ts.runWorker(t)
+		m := ts.enqueueMail(t, &store.OutboxMessage{To: "ann@example.org", Subject: "S", TextBody: "x"})
+		ts.waitState(t, m.ID, store.OutboxSent)
+	})
 	t.Run("ErrUnknownCertificate", func(t *testing.T) {
 		t.Parallel()
 		k, _ := tlsSink(t, false)
@@ -449,4 +469,38 @@ func TestDeliveryGracefulStop(t *testing.T) {
 		ts.waitState(t, id, store.OutboxSent)
 	}
 	close(inData)
+}
+
+// TestDeliveryTimeout: a server that accepts the connection but never
+// answers costs smtp.timeout, and the message is retried later.
+func TestDeliveryTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // silent: no greeting
+		}
+	}()
+	ts := newTestServer(t, func(c *Config) {
+		c.SMTP.Host, c.SMTP.Port, c.SMTP.Security = "127.0.0.1", ln.Addr().(*net.TCPAddr).Port, "none"
+		c.SMTP.Timeout = Duration{time.Second}
+	})
+	ts.runWorker(t)
+	start := time.Now()
+	m := ts.enqueueMail(t, &store.OutboxMessage{To: "ann@example.org", Subject: "S", TextBody: "x"})
+	got := ts.waitAttempts(t, m.ID, 1)
+	if got.State != store.OutboxQueued || !strings.Contains(got.LastError, "timeout") {
+		t.Errorf("silent server: %s %q", got.State, got.LastError)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the timeout took %v", d)
+	}
 }

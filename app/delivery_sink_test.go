@@ -30,6 +30,7 @@ type smtpSink struct {
 
 	implicitTLS bool
 	user, pass  string // AUTH required when set
+	loginOnly   bool   // offer AUTH LOGIN only (not PLAIN)
 	keep        bool   // keep the accepted messages' bytes
 
 	mu       sync.Mutex
@@ -169,6 +170,9 @@ func (s *sinkSession) AuthMechanisms() []string {
 	if s.k.user == "" {
 		return nil
 	}
+	if s.k.loginOnly {
+		return []string{sasl.Login}
+	}
 	return []string{sasl.Plain}
 }
 
@@ -183,6 +187,8 @@ func (s *sinkSession) Auth(mech string) (sasl.Server, error) {
 	switch mech {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error { return check(user, pass) }), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -311,4 +317,28 @@ func (ts *testServer) waitAttempts(t testing.TB, id string, n int) *store.Outbox
 func (ts *testServer) later(d time.Duration) {
 	ts.clock.Advance(d)
 	ts.srv.wakeDelivery()
+}
+
+// loginServer is the server side of AUTH LOGIN (go-sasl has only the client).
+type loginServer struct {
+	check func(user, pass string) error
+	step  int
+	user  string
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	l.step++
+	switch l.step {
+	case 1:
+		if len(response) > 0 { // an initial response is the user name
+			l.user = string(response)
+			l.step++
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 2:
+		l.user = string(response)
+		return []byte("Password:"), false, nil
+	}
+	return nil, true, l.check(l.user, string(response))
 }
