@@ -29,7 +29,7 @@ import (
 //     message after message over it; four HTTP senders carry SMS and
 //     webhooks;
 //   - a sender records each outcome as soon as it learns it, in a group
-//     commit shared with the other senders (store.Batch), and only then
+//     commit shared with the other senders (the recorder), and only then
 //     takes its next message: a crash can leave at most the messages in
 //     flight unrecorded, and those were not yet accepted, or had just been
 //     (the stable Message-ID lets the receiving side recognise that copy);
@@ -75,8 +75,10 @@ type delivery struct {
 	from *netmail.Address
 	dkim *mail.DKIM
 	http *httpSenders
-	mu   sync.Mutex
-	run  bool
+	// results carries outcomes to the recorder while the worker runs.
+	results chan recordReq
+	mu      sync.Mutex
+	run     bool
 }
 
 // newDelivery prepares the transports from the configuration: the extra CA
@@ -217,6 +219,12 @@ func (d *delivery) loop(ctx context.Context) {
 		log.Warn("outbox: messages interrupted by a stop or crash are queued again", "count", n)
 	}
 	emailCh, httpCh := make(chan claimed), make(chan claimed)
+	d.results = make(chan recordReq, 64)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		d.recorder(bg)
+	}()
 	var wg sync.WaitGroup
 	for range d.s.cfg.SMTP.MaxConnections {
 		wg.Go(func() { d.emailSender(bg, emailCh) })
@@ -267,6 +275,8 @@ func (d *delivery) loop(ctx context.Context) {
 	close(emailCh)
 	close(httpCh)
 	wg.Wait()
+	close(d.results)
+	<-recorded
 }
 
 // sleep waits for wait, a wake-up or the end of ctx.
@@ -387,9 +397,51 @@ func (d *delivery) record(ctx context.Context, m *store.OutboxMessage, err error
 		// The id and kind only: the error may name the recipient.
 		d.s.log.Warn("outbox: delivery failed for good", "id", m.ID, "kind", m.Kind, "attempts", m.Attempts+1)
 	}
-	rerr := d.s.db.Batch(ctx, func(tx *store.Tx) error { return tx.RecordOutboxAttempt(ctx, m.ID, res) })
-	if rerr != nil {
+	req := recordReq{store.OutboxAttempt{ID: m.ID, Result: res}, make(chan error, 1)}
+	d.results <- req
+	if rerr := <-req.done; rerr != nil {
 		d.s.log.Error("outbox: record attempt", "id", m.ID, "err", rerr)
+	}
+}
+
+// recordReq is one outcome waiting for the recorder's commit.
+type recordReq struct {
+	a    store.OutboxAttempt
+	done chan error
+}
+
+// recorder commits the senders' outcomes: whatever is waiting when it
+// starts a transaction goes into it (one fsync for all), through one
+// prepared statement. It ends when results is closed.
+func (d *delivery) recorder(ctx context.Context) {
+	var batch []recordReq
+	var attempts []store.OutboxAttempt
+	for first := range d.results {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < 256 {
+			select {
+			case r, ok := <-d.results:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		attempts = attempts[:0]
+		for _, r := range batch {
+			attempts = append(attempts, r.a)
+		}
+		errs, err := d.s.db.RecordOutboxAttempts(ctx, attempts)
+		for i, r := range batch {
+			if err != nil {
+				r.done <- err
+			} else {
+				r.done <- errs[i]
+			}
+		}
 	}
 }
 

@@ -294,11 +294,16 @@ type OutboxResult struct {
 	Error         string    // what went wrong, for the admin ("" when sent)
 }
 
-// RecordOutboxAttempt stores the outcome of an attempt on a message the
-// caller claimed: one more attempt, and sent (with the time), queued again
-// for later, or failed. It returns ErrConflict when the message is no longer
-// claimed (its lease ran out and another attempt took it).
-func (tx *Tx) RecordOutboxAttempt(ctx context.Context, id string, r OutboxResult) error {
+// OutboxAttempt is the outcome of an attempt on one claimed message.
+type OutboxAttempt struct {
+	ID     string
+	Result OutboxResult
+}
+
+const recordOutboxSQL = "UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, sent_at = ?, lease_until = NULL WHERE id = ? AND state = 'sending'"
+
+func (tx *Tx) recordArgs(a OutboxAttempt) ([]any, error) {
+	r := a.Result
 	var sent any
 	next := tx.now.Unix()
 	switch r.State {
@@ -308,10 +313,21 @@ func (tx *Tx) RecordOutboxAttempt(ctx context.Context, id string, r OutboxResult
 		next = r.NextAttemptAt.Unix()
 	case OutboxFailed:
 	default:
-		return fmt.Errorf("store: outbox result state %q", r.State)
+		return nil, fmt.Errorf("store: outbox result state %q", r.State)
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, sent_at = ?, lease_until = NULL WHERE id = ? AND state = 'sending'",
-		r.State, next, r.Error, sent, id)
+	return []any{r.State, next, r.Error, sent, a.ID}, nil
+}
+
+// RecordOutboxAttempt stores the outcome of an attempt on a message the
+// caller claimed: one more attempt, and sent (with the time), queued again
+// for later, or failed. It returns ErrConflict when the message is no longer
+// claimed (its lease ran out and another attempt took it).
+func (tx *Tx) RecordOutboxAttempt(ctx context.Context, id string, r OutboxResult) error {
+	args, err := tx.recordArgs(OutboxAttempt{id, r})
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, recordOutboxSQL, args...)
 	if err != nil {
 		return err
 	}
@@ -319,6 +335,37 @@ func (tx *Tx) RecordOutboxAttempt(ctx context.Context, id string, r OutboxResult
 		return ErrConflict
 	}
 	return nil
+}
+
+// RecordOutboxAttempts stores several outcomes in one write transaction
+// through one prepared statement: the delivery worker's group commit. The
+// slice of errors says, per attempt, ErrConflict when the message was no
+// longer claimed; the error is the transaction's (then nothing was stored).
+func (db *DB) RecordOutboxAttempts(ctx context.Context, attempts []OutboxAttempt) ([]error, error) {
+	errs := make([]error, len(attempts))
+	err := db.Update(ctx, func(tx *Tx) error {
+		stmt, err := tx.PrepareContext(ctx, recordOutboxSQL)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, a := range attempts {
+			args, err := tx.recordArgs(a)
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			res, err := stmt.ExecContext(ctx, args...)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				errs[i] = ErrConflict
+			}
+		}
+		return nil
+	})
+	return errs, err
 }
 
 // ReleaseOutbox returns claimed messages to the queue without counting an
