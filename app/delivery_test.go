@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"mime"
-	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +362,50 @@ func TestRetryDelay(t *testing.T) {
 	}
 }
 
-var _ = mime.QEncoding
-var _ = url.Values{}
+
+func TestDeliveryConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env  string
+		want string
+	}{
+		{"DARAPORT_SMTP_TIMEOUT=10ms", "smtp.timeout"},
+		{"DARAPORT_SMTP_MAX_CONNECTIONS=0", "smtp.max_connections"},
+		{"DARAPORT_SMTP_DKIM_DOMAIN=not a domain", "smtp.dkim_domain"},
+		{"DARAPORT_SMS_URL=ftp://gw.example/send", "sms.url"},
+		{"DARAPORT_SMS_METHOD=DELETE", "sms.method"},
+		{"DARAPORT_SMS_HEADERS=Bad Header: x", "sms.headers"},
+		{"DARAPORT_SMS_CONTENT_TYPE=text/html", "sms.content_type"},
+		{"DARAPORT_SMS_SUCCESS_STATUS=42", "sms.success_status"},
+		{"DARAPORT_DELIVERY_RETRY_FOR=10s", "delivery.retry_for"},
+	} {
+		_, err := LoadConfig("", []string{c.env})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %s", c.env, err, c.want)
+		}
+	}
+	cfg, err := LoadConfig("", []string{"DARAPORT_SMS_URL=https://gw.example/send?to={{to}}&text={{text}}", "DARAPORT_SMS_METHOD=GET",
+		"DARAPORT_SMS_HEADERS=Authorization: Bearer k", "DARAPORT_SMTP_CA_FILE=/nonexistent.pem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A CA file that cannot be read stops start-up, naming the key.
+	cfg.Server.DataDir = t.TempDir()
+	db, err := store.Open(context.Background(), store.Options{Dir: cfg.Server.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := New(cfg, db, os.DirFS("../templates"), os.DirFS("../assets")); err == nil || !strings.Contains(err.Error(), "smtp.ca_file") {
+		t.Errorf("unreadable CA file: %v", err)
+	}
+	// GET: placeholders go into the URL, escaped.
+	h := newHTTPSenders(cfg)
+	req, err := h.smsRequest(context.Background(), "+33612345678", "À demain & merci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := req.URL.Query(); q.Get("to") != "+33612345678" || q.Get("text") != "À demain & merci" || req.Body != nil || req.Header.Get("Authorization") != "Bearer k" {
+		t.Errorf("GET SMS request %s %v", req.URL, req.Header)
+	}
+}
