@@ -362,7 +362,6 @@ func TestRetryDelay(t *testing.T) {
 	}
 }
 
-
 func TestDeliveryConfigErrors(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
