@@ -194,12 +194,13 @@ func (s *Server) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin/outbox/"+m.ID, http.StatusSeeOther)
 }
 
-// handleDeliveryRetryFailed queues every failed message again.
+// handleDeliveryRetryFailed queues every failed message whose transport is
+// configured again.
 func (s *Server) handleDeliveryRetryFailed(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	a := actorFrom(r)
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		n, err := tx.RetryFailedOutbox(ctx)
+		n, err := tx.RetryFailedOutbox(ctx, s.dlv.kinds())
 		if err != nil {
 			return err
 		}

@@ -263,6 +263,26 @@ func TestDeliveryRejected(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].ObjectID != m.ID {
 		t.Errorf("retry not audited: %v %v", entries, err)
 	}
+
+	// "Retry all failed" does the same for every failed message.
+	reject.Store(true)
+	var failed []string
+	for range 3 {
+		m := ts.enqueueMail(t, &store.OutboxMessage{To: "nobody@example.org", Subject: "S", TextBody: "x"})
+		ts.waitState(t, m.ID, store.OutboxFailed)
+		failed = append(failed, m.ID)
+	}
+	reject.Store(false)
+	if res := ts.post(t, c, "/admin/outbox/retry-failed", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("retry all: %d", res.StatusCode)
+	}
+	for _, id := range failed {
+		ts.waitState(t, id, store.OutboxSent)
+	}
+	entries, err = ts.db.FindAudit(context.Background(), store.AuditFilter{Action: "admin.outbox_retry_failed"})
+	if err != nil || len(entries) != 1 || entries[0].Detail != "3" {
+		t.Errorf("retry all not audited: %v %v", entries, err)
+	}
 }
 
 func TestDeliveryTestEmail(t *testing.T) {

@@ -402,11 +402,12 @@ func (tx *Tx) RetryOutbox(ctx context.Context, id string) error {
 	return ErrConflict
 }
 
-// RetryFailedOutbox queues every failed message again (as RetryOutbox) and
-// returns how many.
-func (tx *Tx) RetryFailedOutbox(ctx context.Context) (int, error) {
-	res, err := tx.ExecContext(ctx, "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?, retry_from = ?, lease_until = NULL WHERE state = 'failed'",
-		tx.now.Unix(), tx.now.Unix())
+// RetryFailedOutbox queues every failed message of the given kinds again
+// (as RetryOutbox) and returns how many.
+func (tx *Tx) RetryFailedOutbox(ctx context.Context, kinds []string) (int, error) {
+	kindSQL, kindArgs := inKinds(kinds)
+	res, err := tx.ExecContext(ctx, "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?, retry_from = ?, lease_until = NULL WHERE state = 'failed'"+kindSQL,
+		append([]any{tx.now.Unix(), tx.now.Unix()}, kindArgs...)...)
 	if err != nil {
 		return 0, err
 	}
