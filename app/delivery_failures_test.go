@@ -176,6 +176,10 @@ func TestDeliveryServerDownThenUp(t *testing.T) {
 	if len(copies) != len(ids) {
 		t.Errorf("%d distinct messages received, want %d", len(copies), len(ids))
 	}
+	// Connections are reused: at most smtp.max_connections for 30 messages.
+	if n := k.opened.Load(); n < 1 || n > int64(ts.cfg.SMTP.MaxConnections) {
+		t.Errorf("%d SMTP connections for %d messages (max_connections %d)", n, len(ids), ts.cfg.SMTP.MaxConnections)
+	}
 	for id, n := range copies {
 		if n != 1 {
 			t.Errorf("%s received %d times", id, n)

@@ -43,6 +43,7 @@ type smtpSink struct {
 	count    atomic.Int64 // accepted messages
 	attempts atomic.Int64 // DATA commands completed (accepted or not)
 	sessions atomic.Int32 // open sessions
+	opened   atomic.Int64 // sessions ever opened
 	// reply decides the answer to the n-th DATA (0-based); nil accepts.
 	reply func(n int64) error
 	// holdAfter: once this many messages were accepted, DATA blocks until
@@ -75,6 +76,7 @@ func newSMTPSink(t testing.TB, configure func(*smtpSink)) *smtpSink {
 func (k *smtpSink) serve(ln net.Listener) {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		k.sessions.Add(1)
+		k.opened.Add(1)
 		_, isTLS := c.TLSConnectionState()
 		return &sinkSession{k: k, tls: isTLS}, nil
 	}))
