@@ -405,6 +405,9 @@ func TestDeliveryWebhook(t *testing.T) {
 		switch {
 		case r.URL.Path == "/gone":
 			w.WriteHeader(http.StatusGone)
+		case r.URL.Path == "/busy":
+			w.Header().Set("Retry-After", "600")
+			w.WriteHeader(http.StatusTooManyRequests)
 		case n == 1:
 			w.WriteHeader(http.StatusInternalServerError)
 		default:
@@ -436,6 +439,11 @@ func TestDeliveryWebhook(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if g.Attempts != 1 || !strings.Contains(g.LastError, "410") || calls.Load() != before {
 		t.Errorf("410: attempts %d error %q, calls after %d → %d", g.Attempts, g.LastError, before, calls.Load())
+	}
+	busy := ts.enqueueMail(t, &store.OutboxMessage{Kind: store.OutboxWebhook, To: recv.URL + "/busy", TextBody: payload})
+	g = ts.waitAttempts(t, busy.ID, 1)
+	if wait := g.NextAttemptAt.Sub(ts.srv.clock()); g.State != store.OutboxQueued || wait < 9*time.Minute || wait > 10*time.Minute {
+		t.Errorf("429 with Retry-After 600: %s, next in %v", g.State, wait)
 	}
 	for _, to := range []string{"ftp://example.org/x", "file:///etc/passwd", "/relative"} {
 		bad := ts.enqueueMail(t, &store.OutboxMessage{Kind: store.OutboxWebhook, To: to, TextBody: payload})

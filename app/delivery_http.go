@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,8 +69,9 @@ func publicAddr(a netip.Addr) bool {
 
 // httpStatusError is an answer other than success.
 type httpStatusError struct {
-	code int
-	want int // the configured success status, when one is
+	code       int
+	want       int           // the configured success status, when one is
+	retryAfter time.Duration // the answer's Retry-After (429, 503), if any
 }
 
 func (e *httpStatusError) Error() string {
@@ -206,14 +208,18 @@ func (h *httpSenders) do(c *http.Client, req *http.Request, want int) error {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	res.Body.Close()
-	if want != 0 {
-		if res.StatusCode == want {
-			return nil
-		}
-		return &httpStatusError{code: res.StatusCode, want: want}
-	}
-	if res.StatusCode >= 200 && res.StatusCode < 300 {
+	if want != 0 && res.StatusCode == want || want == 0 && res.StatusCode >= 200 && res.StatusCode < 300 {
 		return nil
 	}
-	return &httpStatusError{code: res.StatusCode}
+	return &httpStatusError{code: res.StatusCode, want: want, retryAfter: retryAfter(res.Header.Get("Retry-After"))}
+}
+
+// retryAfter reads a Retry-After header in seconds (the HTTP-date form is
+// rare from gateways and ignored); at most an hour is honoured.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, time.Hour)
 }

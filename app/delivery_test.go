@@ -245,6 +245,13 @@ func TestDeliveryHeaderInjection(t *testing.T) {
 			t.Errorf("the server received %d messages for bad recipients", k.count.Load()-before)
 		}
 	})
+	t.Run("UTF8AddressWithoutSMTPUTF8", func(t *testing.T) {
+		m := ts.enqueueMail(t, &store.OutboxMessage{To: "élodie@exämple.org", Subject: "S", TextBody: "x"})
+		got := ts.waitState(t, m.ID, store.OutboxFailed)
+		if got.Attempts != 1 || !strings.Contains(got.LastError, "SMTPUTF8") {
+			t.Errorf("non-ASCII address: %d attempts, %q", got.Attempts, got.LastError)
+		}
+	})
 	t.Run("ExtraHeaders", func(t *testing.T) {
 		m := ts.enqueueMail(t, &store.OutboxMessage{To: "ann@example.org", Subject: "S", TextBody: "x", Headers: map[string]string{
 			"Bcc": "spy@example.org", "X-Evil": "1", "From": "ceo@bank.example", "Content-Type": "text/html",

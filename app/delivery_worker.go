@@ -382,7 +382,12 @@ func (d *delivery) outcome(m *store.OutboxMessage, err error) store.OutboxResult
 	if !deliveryTemporary(err) {
 		return store.OutboxResult{State: store.OutboxFailed, Error: msg}
 	}
-	next := d.s.clock().Add(retryDelay(m.Attempts))
+	delay := retryDelay(m.Attempts)
+	var he *httpStatusError
+	if errors.As(err, &he) && he.retryAfter > delay {
+		delay = he.retryAfter // the receiver asked for a longer pause
+	}
+	next := d.s.clock().Add(delay)
 	if next.After(m.RetryFrom.Add(d.s.cfg.Delivery.RetryFor.Duration)) {
 		return store.OutboxResult{State: store.OutboxFailed, Error: fmt.Sprintf("gave up after %d attempts: %s", m.Attempts+1, msg)}
 	}

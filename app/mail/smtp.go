@@ -165,6 +165,10 @@ func (c *Conn) Broken() bool { return c.broken }
 func (c *Conn) Send(env *Envelope, data []byte) error {
 	var opts *smtp.MailOptions
 	if env.UTF8 {
+		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
+			// Retrying cannot help: this server never takes such an address.
+			return &Error{"mail", fmt.Errorf("%w: the address is not ASCII and the server does not offer SMTPUTF8", ErrBadMessage)}
+		}
 		opts = &smtp.MailOptions{UTF8: true}
 	}
 	fail := func(stage string, err error) error {
