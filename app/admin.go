@@ -428,6 +428,7 @@ type adminOutboxPage struct {
 	Messages  []*store.OutboxMessage
 	One       *store.OutboxMessage
 	SMTPOff   bool
+	Delivery  *deliveryInfo // transports, failures, test e-mail (delivery_admin.go)
 }
 
 // handleAdminOutbox is the built-in outbox viewer: with no SMTP server
@@ -441,6 +442,7 @@ func (s *Server) handleAdminOutbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Messages = list
+	p.Delivery = s.deliveryInfo(r.Context(), actorFrom(r))
 	s.render(w, r, http.StatusOK, "admin_outbox", p)
 }
 
@@ -456,6 +458,7 @@ func (s *Server) handleAdminOutboxMessage(w http.ResponseWriter, r *http.Request
 		return s.audit(ctx, tx, r, a.User.ID, "admin.outbox_viewed", "outbox", m.ID, "")
 	})
 	p := &adminOutboxPage{Page: s.newPage(w, r, "admin_outbox.title"), One: m, SMTPOff: s.cfg.SMTP.Host == ""}
+	p.Delivery = s.deliveryInfo(ctx, a)
 	s.render(w, r, http.StatusOK, "admin_outbox_message", p)
 }
 

@@ -101,6 +101,8 @@ type Server struct {
 	intakeCache sync.Map
 	// ops holds the certificate source, request counters and backup state (ops.go).
 	ops opsState
+	// dlv is the outbox worker (delivery_worker.go).
+	dlv *delivery
 }
 
 // Option changes how New builds the server (used by tests and the demo).
@@ -153,6 +155,9 @@ func New(cfg Config, db *store.DB, templatesFS, assetsFS fs.FS, opts ...Option) 
 	s.limits = newLimiters(s.now, cfg.Security.LoginAttempts, cfg.Security.APIRate)
 	s.captcha = newCaptcha(s.keys.captcha, s.now)
 	if s.ops.certs, err = newCertSource(cfg, s.log); err != nil {
+		return nil, err
+	}
+	if s.dlv, err = newDelivery(s); err != nil {
 		return nil, err
 	}
 	s.routes = s.routeTable()
@@ -242,12 +247,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Error("planning roll at start", "err", err)
 	}
 	jobs := s.startJobs(ctx)
+	stopDelivery := s.startDelivery(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "base_url", s.cfg.Server.BaseURL)
 	select {
 	case err := <-errc:
 		jobs()
+		stopDelivery()
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
@@ -259,6 +266,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	jobs()
+	stopDelivery()
 	return err
 }
 

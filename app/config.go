@@ -45,6 +45,7 @@ type Config struct {
 	TLS       TLSConfig       `toml:"tls"`
 	SMTP      SMTPConfig      `toml:"smtp"`
 	SMS       SMSConfig       `toml:"sms"`
+	Delivery  DeliveryConfig  `toml:"delivery"`
 	TURN      TURNConfig      `toml:"turn"`
 	Planning  PlanningConfig  `toml:"planning"`
 	Reminders RemindersConfig `toml:"reminders"`
@@ -118,22 +119,30 @@ type SMTPConfig struct {
 	Password string `toml:"password"`
 	From     string `toml:"from"`     // parsed by net/mail.ParseAddress
 	Security string `toml:"security"` // starttls, tls or none
+	// Delivery details (issue 6; app/delivery*.go).
+	Timeout        Duration `toml:"timeout"`         // connecting and waiting for each reply
+	MaxConnections int      `toml:"max_connections"` // connections open at once
+	CAFile         string   `toml:"ca_file"`         // extra PEM CA trusted for the server's certificate
+	DKIMDomain     string   `toml:"dkim_domain"`     // empty: no DKIM signature
+	DKIMSelector   string   `toml:"dkim_selector"`
+	DKIMKeyFile    string   `toml:"dkim_key_file"` // empty: data_dir/dkim.key, created when missing
 }
 
-// SMSConfig is the [sms] section: a generic HTTP gateway. An empty URL keeps
-// SMS in the outbox viewer (state held).
+// SMSConfig is the [sms] section: a generic HTTP gateway. An empty URL
+// disables SMS (SMS messages stay in the outbox).
 type SMSConfig struct {
-	URL string `toml:"url"`
+	URL           string   `toml:"url"`            // {{to}} and {{text}} are replaced, URL-escaped
+	Method        string   `toml:"method"`         // GET, POST or PUT
+	Headers       []string `toml:"headers"`        // "Name: value"
+	ContentType   string   `toml:"content_type"`   // how body placeholders are escaped
+	Body          string   `toml:"body"`           // template with {{to}} and {{text}}
+	SuccessStatus int      `toml:"success_status"` // 0: any 2xx
 }
 
-func (c *SMSConfig) validate() error {
-	if c.URL == "" {
-		return nil
-	}
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("sms.url", "%q is not an http(s) URL", c.URL)
-	}
-	return nil
+// DeliveryConfig is the [delivery] section: the outbox worker's policy.
+type DeliveryConfig struct {
+	RetryFor             Duration `toml:"retry_for"`              // temporary failures are retried this long
+	AllowPrivateWebhooks bool     `toml:"allow_private_webhooks"` // webhooks may reach loopback and private addresses
 }
 
 // TURNConfig is the [turn] section.
@@ -227,6 +236,19 @@ func DefaultConfig() Config {
 			Port:     587,
 			From:     "Daraport <no-reply@localhost>",
 			Security: "starttls",
+
+			Timeout:        Duration{30 * time.Second},
+			MaxConnections: 4,
+			DKIMSelector:   "daraport",
+		},
+		SMS: SMSConfig{
+			Method:      "POST",
+			Headers:     []string{},
+			ContentType: "application/x-www-form-urlencoded",
+			Body:        "to={{to}}&text={{text}}",
+		},
+		Delivery: DeliveryConfig{
+			RetryFor: Duration{72 * time.Hour},
 		},
 		TURN: TURNConfig{
 			Enabled:    true,
@@ -428,8 +450,8 @@ var rollAtPattern = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 func (c *Config) Validate() error {
 	for _, check := range []func() error{
 		c.Server.validate, c.Brand.validate, c.Security.validate,
-		c.TLS.validate, c.SMTP.validate, c.validateTURN,
-		c.Planning.validate, c.Reminders.validate, c.SMS.validate, c.Visit.validate, c.Backup.validate, c.Metrics.validate, c.Log.validate,
+		c.TLS.validate, c.SMTP.validate, c.SMS.validate, c.Delivery.validate, c.validateTURN,
+		c.Planning.validate, c.Reminders.validate, c.Visit.validate, c.Backup.validate, c.Metrics.validate, c.Log.validate,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -569,7 +591,62 @@ func (s *SMTPConfig) validate() error {
 	if _, err := mail.ParseAddress(s.From); err != nil {
 		return bad("smtp.from", "%q is not an e-mail address (like \"Daraport <no-reply@example.org>\")", s.From)
 	}
-	return checkOneOf("smtp.security", s.Security, "starttls", "tls", "none")
+	if err := checkOneOf("smtp.security", s.Security, "starttls", "tls", "none"); err != nil {
+		return err
+	}
+	if s.Timeout.Duration < time.Second {
+		return bad("smtp.timeout", "%q must be at least 1s", s.Timeout.Duration)
+	}
+	if s.MaxConnections < 1 || s.MaxConnections > 100 {
+		return bad("smtp.max_connections", "%d is not between 1 and 100", s.MaxConnections)
+	}
+	if s.DKIMDomain != "" {
+		if strings.ContainsAny(s.DKIMDomain, "/: \t;=") || !strings.Contains(s.DKIMDomain, ".") && s.DKIMDomain != "localhost" {
+			return bad("smtp.dkim_domain", "%q is not a domain name", s.DKIMDomain)
+		}
+		if !dkimSelectorRe.MatchString(s.DKIMSelector) {
+			return bad("smtp.dkim_selector", "%q is not a DKIM selector (letters, digits, - and .)", s.DKIMSelector)
+		}
+	}
+	return nil
+}
+
+var (
+	dkimSelectorRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+	headerNameRe   = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+func (s *SMSConfig) validate() error {
+	if s.URL != "" {
+		u, err := url.Parse(strings.NewReplacer("{{to}}", "x", "{{text}}", "x").Replace(s.URL))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("sms.url", "is not an absolute http(s) URL")
+		}
+	}
+	if err := checkOneOf("sms.method", s.Method, "GET", "POST", "PUT"); err != nil {
+		return err
+	}
+	for _, h := range s.Headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok || !headerNameRe.MatchString(strings.TrimSpace(name)) || strings.ContainsAny(value, "\r\n") {
+			// The value may be a secret: name only the header.
+			return bad("sms.headers", "%q is not a \"Name: value\" header", strings.TrimSpace(name))
+		}
+	}
+	if err := checkOneOf("sms.content_type", s.ContentType, "application/x-www-form-urlencoded", "application/json", "text/plain"); err != nil {
+		return err
+	}
+	if s.SuccessStatus != 0 && (s.SuccessStatus < 100 || s.SuccessStatus > 599) {
+		return bad("sms.success_status", "%d is not an HTTP status (0 means any 2xx)", s.SuccessStatus)
+	}
+	return nil
+}
+
+func (d *DeliveryConfig) validate() error {
+	if d.RetryFor.Duration < time.Minute {
+		return bad("delivery.retry_for", "%q must be at least 1m", d.RetryFor.Duration)
+	}
+	return nil
 }
 
 // validateTURN is on Config because tls_listen needs a TLS certificate.

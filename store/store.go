@@ -81,6 +81,8 @@ type DB struct {
 	intakeEpoch atomic.Uint64
 	authDirty   atomic.Bool // set by the writer's hook, flushed after the transaction
 	intakeDirty atomic.Bool
+	// outboxHook is called when a queued outbox row is written (outbox.go).
+	outboxHook atomic.Pointer[func()]
 }
 
 // Open opens (creating if needed) the database in opts.Dir, applies pending
