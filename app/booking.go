@@ -203,7 +203,11 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 		Start: slot.Start, End: slot.Start.Add(time.Duration(typ.Minutes) * time.Minute), Reason: reason, Phone: phone,
 		PaymentState: payment, Source: req.Source, IdempotencyKey: req.Key}
 	var existing string
+	a.ID, a.State = store.NewID(), store.AppointmentBooked
 	ev := apptEvent{Kind: EventCreated, Appt: a, Practice: p, Patient: req.Patient, TypeName: typ.Name, ActorID: req.ActorID, ByStaff: req.Source == "staff"}
+	if err := s.appointmentPrepare(ctx, &ev); err != nil {
+		return nil, err
+	}
 	err = s.db.Batch(ctx, func(tx *store.Tx) error {
 		if req.Key != "" {
 			id, err := tx.FindAppointmentByKey(ctx, req.Patient.ID, req.Key)

@@ -32,6 +32,15 @@ type apptEvent struct {
 	ActorID  string
 	ByStaff  bool // made by the practice's staff for the patient (not by the patient)
 	Quiet    bool // staff chose not to tell the patient (e.g. a series booked by phone)
+
+	notices *noticePrep // built by appointmentPrepare, written by noticesOnChange
+}
+
+// appointmentPrepare builds, before the change's transaction, what its
+// hooks can build from committed data, so the single writer only inserts.
+// Optional: a hook finding nothing prepared builds inside the transaction.
+func (s *Server) appointmentPrepare(ctx context.Context, ev *apptEvent) error {
+	return s.noticesPrepare(ctx, ev)
 }
 
 // appointmentChanged runs in the transaction of the change: whatever it

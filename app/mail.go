@@ -63,6 +63,17 @@ func (s *Server) enqueue(ctx context.Context, tx *store.Tx, to, template string,
 // enqueueWith is enqueue with a calendar invite (a full VCALENDAR with its
 // METHOD; the worker attaches it as text/calendar) and extra headers.
 func (s *Server) enqueueWith(ctx context.Context, tx *store.Tx, to, template string, c mailContent, ics string, headers map[string]string) error {
+	m, err := s.buildMail(to, template, c, ics, headers)
+	if err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, m)
+}
+
+// buildMail makes the outbox row of an e-mail (plain text and HTML from the
+// same content) without writing it: hot paths build before they take the
+// writer and only insert inside it.
+func (s *Server) buildMail(to, template string, c mailContent, ics string, headers map[string]string) (*store.OutboxMessage, error) {
 	var text strings.Builder
 	text.WriteString(c.Greeting + "\n\n")
 	for _, l := range c.Lines {
@@ -74,12 +85,12 @@ func (s *Server) enqueueWith(ctx context.Context, tx *store.Tx, to, template str
 	text.WriteString("-- \n" + c.Footer + "\n")
 	var html bytes.Buffer
 	if err := s.tmpl.mail.ExecuteTemplate(&html, "email.html", c); err != nil {
-		return err
+		return nil, err
 	}
 	state := store.OutboxQueued
 	if s.cfg.SMTP.Host == "" {
 		state = store.OutboxHeld
 	}
-	return tx.Enqueue(ctx, &store.OutboxMessage{To: to, Locale: c.Lang, Template: template, Subject: c.Subject,
-		TextBody: text.String(), HTMLBody: html.String(), ICS: ics, Headers: headers, State: state})
+	return &store.OutboxMessage{To: to, Locale: c.Lang, Template: template, Subject: c.Subject,
+		TextBody: text.String(), HTMLBody: html.String(), ICS: ics, Headers: headers, State: state}, nil
 }

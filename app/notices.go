@@ -29,6 +29,19 @@ func (s *Server) noticesOnChange(ctx context.Context, tx *store.Tx, ev apptEvent
 	if ev.Appt == nil || ev.Practice == nil {
 		return nil
 	}
+	if pr := ev.notices; pr != nil {
+		// Built before the transaction (noticesPrepare): only the writes
+		// are left for the single writer.
+		if err := tx.ScheduleReminders(ctx, ev.Appt.ID, ev.Appt.Start, s.reminderOffsets(pr.settings), true); err != nil {
+			return err
+		}
+		for _, m := range pr.rows {
+			if err := tx.Enqueue(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// Settings, types and endpoints are read through the read pool's
 	// prepared statements rather than tx: they are committed before any
 	// change uses them, and this runs on the booking path's single writer.
@@ -73,9 +86,69 @@ func (s *Server) noticesOnChange(ctx context.Context, tx *store.Tx, ev apptEvent
 	return s.webhooksOnChange(ctx, tx, ev)
 }
 
+// noticePrep is what noticesPrepare built for a booking before its
+// transaction: the practice's notice settings and the outbox rows (e-mail
+// with invite, SMS, webhooks).
+type noticePrep struct {
+	settings *store.PracticeNotices
+	rows     []*store.OutboxMessage
+}
+
+// noticesPrepare builds, before the transaction, everything a new booking
+// will write but the reminders: composing the e-mail, the invite and the
+// webhook bodies is most of the notices' cost, and the writer is the one
+// resource every booking shares. It only reads committed data (settings,
+// types, endpoints), as noticesOnChange does. ev.Appt must have its id.
+func (s *Server) noticesPrepare(ctx context.Context, ev *apptEvent) error {
+	if ev.Kind != EventCreated || ev.Appt == nil || ev.Practice == nil || ev.Appt.ID == "" || ev.Appt.State != store.AppointmentBooked {
+		return nil
+	}
+	n, err := s.db.FindPracticeNotices(ctx, ev.Practice.ID)
+	if err != nil {
+		return err
+	}
+	pr := &noticePrep{settings: n}
+	now := s.clock()
+	if !ev.Quiet && ev.Patient != nil {
+		if pr.rows, err = s.buildPatientNotice(ctx, *ev, n, ev.Appt.Sequence, now); err != nil {
+			return err
+		}
+	}
+	hooks, err := s.buildWebhooks(ctx, *ev, now)
+	if err != nil {
+		return err
+	}
+	pr.rows = append(pr.rows, hooks...)
+	ev.notices = pr
+	return nil
+}
+
 // patientNotice writes the patient's e-mail for a booking, move or
 // cancellation, with its calendar invite, and the SMS of a booking.
 func (s *Server) patientNotice(ctx context.Context, tx *store.Tx, ev apptEvent, n *store.PracticeNotices) error {
+	seq := ev.Appt.Sequence // as inserted, for a booking
+	if ev.Kind != EventCreated {
+		// ev.Appt is the caller's copy: the stored sequence was just bumped.
+		var err error
+		if seq, err = tx.AppointmentSequence(ctx, ev.Appt.ID); err != nil {
+			return err
+		}
+	}
+	rows, err := s.buildPatientNotice(ctx, ev, n, seq, tx.Now())
+	if err != nil {
+		return err
+	}
+	for _, m := range rows {
+		if err := tx.Enqueue(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildPatientNotice makes the outbox rows of patientNotice without writing
+// them: the e-mail with its invite and, for a booking, the SMS.
+func (s *Server) buildPatientNotice(ctx context.Context, ev apptEvent, n *store.PracticeNotices, seq int, now time.Time) ([]*store.OutboxMessage, error) {
 	kind, method := "", methodRequest
 	switch ev.Kind {
 	case EventCreated:
@@ -98,26 +171,22 @@ func (s *Server) patientNotice(ctx context.Context, tx *store.Tx, ev apptEvent, 
 		link = s.link("/p/"+url.PathEscape(p.ID), nil) // "Book another time"
 	}
 	c := m.compose(kind, patient.Name, link, args...)
-	seq := a.Sequence // as inserted, for a booking
-	if ev.Kind != EventCreated {
-		// ev.Appt is the caller's copy: the stored sequence was just bumped.
-		var err error
-		if seq, err = tx.AppointmentSequence(ctx, a.ID); err != nil {
-			return err
+	ics, err := s.inviteCalendar(invite{Method: method, Appt: a, Sequence: seq, Practice: p, Patient: patient,
+		Place: place, Lang: m.lang, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	mail, err := s.buildMail(patient.Email, kind, c, ics, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows := []*store.OutboxMessage{mail}
+	if ev.Kind == EventCreated {
+		if sms := s.buildSMS(n, a, m.lang, "sms.appointment_confirmed", args...); sms != nil {
+			rows = append(rows, sms)
 		}
 	}
-	ics, err := s.inviteCalendar(invite{Method: method, Appt: a, Sequence: seq, Practice: p, Patient: patient,
-		Place: place, Lang: m.lang, Now: tx.Now()})
-	if err != nil {
-		return err
-	}
-	if err := s.enqueueWith(ctx, tx, patient.Email, kind, c, ics, nil); err != nil {
-		return err
-	}
-	if ev.Kind == EventCreated {
-		return s.enqueueSMS(ctx, tx, n, a, m.lang, "sms.appointment_confirmed", args...)
-	}
-	return nil
+	return rows, nil
 }
 
 // noticeType returns the appointment's type, or a bare one when it is gone.
@@ -161,6 +230,14 @@ func (s *Server) noticePlace(ctx context.Context, lang string, a *store.Appointm
 // practice enabled SMS and the patient gave one (the number asked for
 // teleconsultations). It is held when no gateway is configured.
 func (s *Server) enqueueSMS(ctx context.Context, tx *store.Tx, n *store.PracticeNotices, a *store.Appointment, lang, id string, args ...any) error {
+	if m := s.buildSMS(n, a, lang, id, args...); m != nil {
+		return tx.Enqueue(ctx, m)
+	}
+	return nil
+}
+
+// buildSMS makes the outbox row of enqueueSMS, or nil when none is due.
+func (s *Server) buildSMS(n *store.PracticeNotices, a *store.Appointment, lang, id string, args ...any) *store.OutboxMessage {
 	if n == nil || !n.SMSEnabled {
 		return nil
 	}
@@ -173,8 +250,8 @@ func (s *Server) enqueueSMS(ctx context.Context, tx *store.Tx, n *store.Practice
 		state = store.OutboxHeld
 	}
 	body := s.i18n.T(lang, id, append(args, "Brand", s.cfg.Brand.Name)...)
-	return tx.Enqueue(ctx, &store.OutboxMessage{Kind: "sms", To: to, Locale: lang, Template: strings.TrimPrefix(id, "sms."),
-		Subject: s.i18n.T(lang, "notices.sms_subject"), TextBody: body, State: state})
+	return &store.OutboxMessage{Kind: "sms", To: to, Locale: lang, Template: strings.TrimPrefix(id, "sms."),
+		Subject: s.i18n.T(lang, "notices.sms_subject"), TextBody: body, State: state}
 }
 
 // reminderOffsets are the practice's reminder offsets, else the installation's.

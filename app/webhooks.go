@@ -66,33 +66,45 @@ type webhookBody struct {
 // webhooksOnChange writes one signed outbox row per endpoint of the
 // practice subscribed to the event.
 func (s *Server) webhooksOnChange(ctx context.Context, tx *store.Tx, ev apptEvent) error {
+	rows, err := s.buildWebhooks(ctx, ev, tx.Now())
+	if err != nil {
+		return err
+	}
+	for _, m := range rows {
+		if err := tx.Enqueue(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildWebhooks makes the outbox rows of the change's event, one per
+// subscribed endpoint, without writing them.
+func (s *Server) buildWebhooks(ctx context.Context, ev apptEvent, now time.Time) ([]*store.OutboxMessage, error) {
 	if !slices.Contains(webhookEvents, ev.Kind) {
-		return nil
+		return nil, nil
 	}
 	hooks, err := s.db.FindWebhooks(ctx, ev.Practice.ID) // committed before any change uses them
 	if err != nil || len(hooks) == 0 {
-		return err
+		return nil, err
 	}
-	now := tx.Now()
 	data := s.apiAppointment(ev.Appt, ev.Practice.TimeZone)
 	data.Reason = ""
 	data.VisitURL = s.appointmentVisitLink(ctx, ev.Appt)
 	body, err := json.Marshal(webhookBody{ID: store.NewID(), Type: ev.Kind, CreatedAt: now.In(s.location(ev.Practice.TimeZone)).Format(time.RFC3339), Data: data})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var rows []*store.OutboxMessage
 	for _, h := range hooks {
 		if !h.Subscribes(ev.Kind) {
 			continue
 		}
-		err := tx.Enqueue(ctx, &store.OutboxMessage{Kind: "webhook", To: h.URL, Template: store.WebhookTemplate(h.ID), Subject: ev.Kind,
+		rows = append(rows, &store.OutboxMessage{Kind: "webhook", To: h.URL, Template: store.WebhookTemplate(h.ID), Subject: ev.Kind,
 			TextBody: string(body), Headers: map[string]string{"X-Daraport-Signature": webhookSignature(h.Secret, now, body), "X-Daraport-Event": ev.Kind},
 			State: store.OutboxQueued})
-		if err != nil {
-			return err
-		}
 	}
-	return nil
+	return rows, nil
 }
 
 // webhookSignature is "t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">".
