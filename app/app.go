@@ -95,6 +95,9 @@ type Server struct {
 	rollMu sync.Mutex
 	// nearby caches, for a second, the free starts offered to race losers.
 	nearby sync.Map
+	// live fans committed appointment changes out to open planning views
+	// (workspace.go).
+	live liveHub
 }
 
 // Option changes how New builds the server (used by tests and the demo).
