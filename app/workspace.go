@@ -211,7 +211,9 @@ func (s *Server) handleVisitsEvents(w http.ResponseWriter, r *http.Request) {
 	if _, err := fmt.Fprint(w, "retry: 2000\n: open\n\n"); err != nil {
 		return
 	}
-	if rc.Flush() != nil {
+	if rc.Flush() != nil || r.URL.Query().Get("once") == "1" {
+		// once=1 answers the opening alone: a probe (and the route
+		// matrix) checks access without holding a stream open.
 		return
 	}
 	beat := time.NewTicker(liveHeartbeat)

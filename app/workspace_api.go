@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -231,7 +232,8 @@ func (s *Server) handleAPIUnban(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.unbanPatient(r.Context(), r, p, actorFrom(r), r.PathValue("patient")); err != nil {
+	// DELETE is idempotent: no ban (any more) answers 204 as well.
+	if err := s.unbanPatient(r.Context(), r, p, actorFrom(r), r.PathValue("patient")); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.error(w, r, err)
 		return
 	}

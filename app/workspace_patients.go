@@ -260,8 +260,10 @@ func (s *Server) handlePatientUnban(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.unbanPatient(r.Context(), r, p, actorFrom(r), u.ID); err != nil {
-		s.deskError(w, r, err)
+	// Lifting a ban that is not there (lifted meanwhile by someone else)
+	// leaves what was asked: not an error.
+	if err := s.unbanPatient(r.Context(), r, p, actorFrom(r), u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.error(w, r, err)
 		return
 	}
 	setFlash(w, "flash.ws_unbanned")

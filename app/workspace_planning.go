@@ -370,7 +370,9 @@ func (s *Server) handleVisitsLive(w http.ResponseWriter, r *http.Request) {
 	s.renderFragment(w, r, "workspace_visits", "live", v)
 }
 
-// renderFragment executes one named template of a page (no layout).
+// renderFragment executes one named template of a page (no layout) and
+// answers it as {"html": …}: JSON, so the fragment is never shown as a page
+// of its own (it has no layout, no menu).
 func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, page, name string, data any) {
 	t, ok := s.tmpl.pages[page]
 	if !ok {
@@ -383,9 +385,7 @@ func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, page, na
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(b.String()))
+	writeJSON(w, http.StatusOK, map[string]string{"html": b.String()})
 }
 
 // ---- The clinic's day, side by side ----

@@ -185,7 +185,11 @@ func (s *Server) handleSecretaryRemove(w http.ResponseWriter, r *http.Request) {
 	a := actorFrom(r)
 	uid := r.PathValue("user")
 	err = s.db.Update(ctx, func(tx *store.Tx) error {
+		// Already removed (by another request): nothing to do, not an error.
 		if err := tx.RemoveMembership(ctx, uid, store.RoleSecretary, p.ID, ""); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
 			return err
 		}
 		return s.audit(ctx, tx, r, a.User.ID, "secretary.removed", "user", uid, "practice="+p.ID)

@@ -24,13 +24,14 @@
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    fetch(root.getAttribute("data-live-fragment"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    fetch(root.getAttribute("data-live-fragment"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (res) {
         if (!res.ok) throw new Error("HTTP " + res.status);
-        return res.text();
+        return res.json();
       })
-      .then(function (html) {
-        root.innerHTML = html;
+      .then(function (body) {
+        // The server's own template output (escaped by html/template).
+        root.innerHTML = body.html;
         var n = parseInt(root.getAttribute("data-live-updates") || "0", 10) + 1;
         root.setAttribute("data-live-updates", String(n));
       })
