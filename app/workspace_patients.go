@@ -330,56 +330,65 @@ func parsePastedEmails(text string) *emailList {
 }
 
 // parseEmailCSV reads a CSV file (comma or semicolon separated) with one
-// patient per line: the first field holding an "@" is the address. A first
-// line without any is a header; any other line without a valid address is
-// reported with its number, and the good lines are kept.
+// patient per line. A first line without "@" is a header: its column named
+// like "email" ("e-mail", "mail", "courriel") holds the addresses; without
+// one, the first field holding an "@" is the address. Each line is read on
+// its own, so a malformed line (a stray quote) is reported with its number
+// and cannot swallow the lines after it; the good lines are kept.
 func parseEmailCSV(data []byte) *emailList {
 	out := &emailList{}
 	seen := map[string]bool{}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
 	sep := ','
-	if first, _, _ := bytes.Cut(data, []byte("\n")); bytes.Count(first, []byte(";")) > bytes.Count(first, []byte(",")) {
+	if len(lines) > 0 && strings.Count(lines[0], ";") > strings.Count(lines[0], ",") {
 		sep = ';'
 	}
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.Comma, cr.FieldsPerRecord, cr.LazyQuotes, cr.ReuseRecord = sep, -1, true, true
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
+	col := -1
+	for i, line := range lines {
+		n := i + 1
+		if strings.TrimSpace(line) == "" {
+			continue
 		}
-		line, _ := cr.FieldPos(0)
+		out.Lines = n
+		cr := csv.NewReader(strings.NewReader(line))
+		cr.Comma, cr.FieldsPerRecord = sep, -1
+		rec, err := cr.Read()
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				out.bad(pe.Line, "")
-				if out.BadCount > allowlistMax {
+			out.bad(n, line)
+			continue
+		}
+		if n == 1 && !strings.Contains(line, "@") {
+			for j, f := range rec {
+				h := strings.ToLower(strings.TrimSpace(f))
+				if strings.Contains(h, "mail") || h == "courriel" || h == "correo" {
+					col = j
 					break
 				}
-				continue
 			}
-			out.bad(line, "")
-			break
+			continue
 		}
-		out.Lines = line
 		addr := ""
-		for _, f := range rec {
-			if strings.Contains(f, "@") {
-				addr = strings.TrimSpace(f)
-				break
+		if col >= 0 && col < len(rec) {
+			addr = strings.TrimSpace(rec[col])
+		} else {
+			for _, f := range rec {
+				if strings.Contains(f, "@") {
+					addr = strings.TrimSpace(f)
+					break
+				}
 			}
 		}
 		if addr == "" {
-			if line == 1 || strings.TrimSpace(strings.Join(rec, "")) == "" {
-				continue // header or blank line
+			if strings.TrimSpace(strings.Join(rec, "")) != "" {
+				out.bad(n, line)
 			}
-			out.bad(line, strings.Join(rec, string(sep)))
 			continue
 		}
 		if e, msg := cleanEmail(addr); msg == "" {
 			out.good(e, seen)
 		} else {
-			out.bad(line, addr)
+			out.bad(n, addr)
 		}
 	}
 	return out
