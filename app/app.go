@@ -228,6 +228,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Error("planning roll at start", "err", err)
 	}
 	jobs := s.startJobs(ctx)
+	// Open planning event streams never end by themselves: end them when
+	// shutdown starts, so it does not wait for its timeout.
+	hs.RegisterOnShutdown(s.live.close)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "base_url", s.cfg.Server.BaseURL)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
+	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -108,9 +111,34 @@ const (
 // liveHub fans committed changes out to the event streams of each
 // practice's open plannings. The zero value is ready to use.
 type liveHub struct {
-	mu    sync.Mutex
-	subs  map[string]map[*liveSub]struct{} // practice id → streams
-	conns int
+	mu     sync.Mutex
+	subs   map[string]map[*liveSub]struct{} // practice id → streams
+	conns  int
+	done   chan struct{} // closed at shutdown
+	closed bool
+}
+
+// closing returns a channel closed when the server shuts down.
+func (h *liveHub) closing() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done == nil {
+		h.done = make(chan struct{})
+	}
+	return h.done
+}
+
+// close ends every open stream (server shutdown).
+func (h *liveHub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done == nil {
+		h.done = make(chan struct{})
+	}
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
 }
 
 // liveSub is one open event stream, listening to one or more practices.
@@ -220,10 +248,13 @@ func (s *Server) handleVisitsEvents(w http.ResponseWriter, r *http.Request) {
 	defer beat.Stop()
 	end := time.NewTimer(liveMaxAge)
 	defer end.Stop()
+	closing := s.live.closing()
 	for {
 		var msg string
 		select {
 		case <-ctx.Done():
+			return
+		case <-closing:
 			return
 		case <-end.C:
 			return
@@ -379,3 +410,64 @@ type wsRowView struct {
 
 // T translates for the row's page.
 func (v wsRowView) T(id string, args ...any) string { return v.pg.T(id, args...) }
+
+// HTML renders a planning row. Rows are rendered here rather than by a
+// template: a busy planning has hundreds, and html/template's reflective
+// escaping of each field was most of the page's time. Every value is
+// escaped with html.EscapeString; URLs are built from ids (opaque,
+// URL-safe) and escaped too.
+func (v wsRowView) HTML() template.HTML {
+	var b strings.Builder
+	b.Grow(512)
+	r := v.Row
+	e := html.EscapeString
+	b.WriteString(`<li class="ws-row ws-row-` + e(r.Class) + `" data-kind="` + e(r.Kind) + `"`)
+	if r.ApptID != "" {
+		b.WriteString(` id="appt-` + e(r.ApptID) + `"`)
+	}
+	b.WriteString(">\n  <span class=\"ws-time\">" + e(r.Time) + "</span>\n  <span class=\"ws-who\">")
+	base := e(v.Base)
+	switch r.Kind {
+	case "appt":
+		b.WriteString(`<a href="` + base + `/patients/` + e(url.PathEscape(r.PatientID)) + `">` + e(r.Patient) + `</a> · ` + e(r.Type))
+		for _, l := range r.Labels {
+			b.WriteString(` <span class="ws-label">` + e(l) + `</span>`)
+		}
+		if r.Reason != "" {
+			b.WriteString(`<br><span class="muted">` + e(r.Reason) + `</span>`)
+		}
+	case "block":
+		b.WriteString(e(r.BlockReason))
+	default:
+		b.WriteString(`<a class="ws-free" href="` + base + `/book?slot=` + e(url.QueryEscape(r.SlotID)) + `">` + e(r.BlockReason) + `</a>`)
+	}
+	b.WriteString("</span>")
+	if r.Kind == "appt" && (r.CanCancel || r.CanMove || r.CanPaid || r.CanUnpaid || r.CanNoShow) {
+		act := base + "/appointments/" + e(url.PathEscape(r.ApptID))
+		b.WriteString("\n  <div class=\"ws-acts ws-noprint\"><form method=\"post\" action=\"" + act + "/move\">")
+		if v.Next != "" {
+			b.WriteString(`<input type="hidden" name="next" value="` + e(v.Next) + `">`)
+		}
+		if r.CanMove {
+			b.WriteString(`<a class="button small ws-move" href="` + act + `/move">` + e(v.T("ws.move")) + `</a>`)
+		}
+		button := func(class, path, label string) {
+			b.WriteString(`<button type="submit" class="small ` + class + `" formaction="` + act + path + `">` + e(v.T(label)) + `</button>`)
+		}
+		if r.CanPaid {
+			button("ws-paid", "/paid", "ws.mark_paid")
+		}
+		if r.CanUnpaid {
+			button("ws-unpaid", "/unpaid", "ws.mark_unpaid")
+		}
+		if r.CanNoShow {
+			button("danger ws-noshow", "/no-show", "ws.mark_no_show")
+		}
+		if r.CanCancel {
+			button("danger ws-cancel", "/cancel", "ws.cancel")
+		}
+		b.WriteString("</form></div>")
+	}
+	b.WriteString("\n</li>")
+	return template.HTML(b.String())
+}

@@ -23,11 +23,13 @@ import (
 // practitioners; a printable day sheet.
 
 const (
-	visitsDefaultDays = 7
+	// visitsDefaultDays is today and the next two days: what the desk
+	// needs at a glance on a phone; "Following days" pages further.
+	visitsDefaultDays = 3
 	visitsMaxDays     = 31
 	// pastDefaultRows caps the past list of a busy practice; flagged rows
 	// always show, ?past=all shows every row of the 30 days.
-	pastDefaultRows = 150
+	pastDefaultRows = 60
 	homeVisitsMax   = 20000
 )
 
@@ -80,6 +82,7 @@ type visitsPage struct {
 	LiveURL    string
 	EventsURL  string
 	Clinic     bool // the practice belongs to a clinic: offer the side-by-side day
+	CanManage  bool // the practitioner (or an admin): the secretaries page
 	Today      string
 	NowTime    string
 }
@@ -114,10 +117,17 @@ func (s *Server) buildVisits(ctx context.Context, pg *Page, p *store.Practice, f
 	}
 	base := "/pro/p/" + url.PathEscape(p.ID)
 	v.Self = base + "/visits?" + q.Encode()
-	v.wsCtx = newWSCtx(pg, p, v.Self)
+	// The row forms come back to the default view by themselves; only a
+	// paged view names itself (every row carries it).
+	next := ""
+	if from != today || allPast {
+		next = v.Self
+	}
+	v.wsCtx = newWSCtx(pg, p, next)
 	v.LiveURL = base + "/visits/live?" + q.Encode()
 	v.EventsURL = base + "/visits/events"
 	v.Clinic = p.OrganizationID != ""
+	v.CanManage = Allow(pg.Actor, PermPracticeAdmin, Target{PracticeID: p.ID})
 	if prev := from.AddDays(-n); !prev.Before(today) {
 		v.Prev = prev.String()
 	} else if from != today {
@@ -192,12 +202,13 @@ func (s *Server) buildPast(ctx context.Context, v *visitsPage, p *store.Practice
 			v.Past = append(v.Past, r)
 		}
 	}
-	limit := pastDefaultRows + len(seen)
+	// The rest: neither absent nor unpaid (those are on top already).
+	limit := pastDefaultRows + 1
 	if all {
 		limit = 0
 	}
 	past, err := s.db.FindPlanningEntries(ctx, store.PlanningFilter{PracticeID: p.ID, From: now.AddDate(0, 0, -30), To: start,
-		States: []string{store.AppointmentBooked, store.AppointmentAttended, store.AppointmentNoShow}, Desc: true, Limit: limit})
+		States: []string{store.AppointmentBooked, store.AppointmentAttended}, Settled: true, Desc: true, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -214,9 +225,6 @@ func (s *Server) buildPast(ctx context.Context, v *visitsPage, p *store.Practice
 		r.Class = "past"
 		v.Past = append(v.Past, r)
 		shown++
-	}
-	if !all && limit > 0 && len(past) >= limit {
-		v.PastMore = true
 	}
 	return nil
 }
@@ -302,9 +310,18 @@ func (s *Server) wsDays(pg *Page, p *store.Practice, from schedule.Day, n int, e
 		}
 		switch sl.State {
 		case store.SlotFree:
-			if withFree && sl.Start.After(now) {
-				items[i] = append(items[i], item{sl.Start, wsRow{Kind: "free", Class: "free", Time: hm(sl.Start) + "–" + hm(sl.End), SlotID: sl.ID}})
+			if !withFree || !sl.Start.After(now) {
+				continue
 			}
+			// A run of free slots is one row: a busy day stays readable
+			// on a phone, and the booking page offers its times.
+			k := j
+			for k+1 < len(slots) && slots[k+1].State == store.SlotFree && !slots[k+1].Start.After(slots[k].End) && index(slots[k+1].Start) == i {
+				k++
+			}
+			items[i] = append(items[i], item{sl.Start, wsRow{Kind: "free", Class: "free", Time: hm(sl.Start) + "–" + hm(slots[k].End), SlotID: sl.ID,
+				BlockReason: pg.T("ws.free_run", "Count", k-j+1)}})
+			j = k
 		case store.SlotBlocked:
 			// The run of blocked slots that follow one another that day.
 			k := j

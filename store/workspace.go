@@ -29,6 +29,7 @@ type PlanningFilter struct {
 	From, To   time.Time
 	Unpaid     bool // only teleconsultations with payment_state unpaid
 	NoShow     bool // only no-shows
+	Settled    bool // leave out unpaid teleconsultations (listed apart)
 	Desc       bool // newest first
 	Limit      int
 }
@@ -60,6 +61,9 @@ func (db *DB) FindPlanningEntries(ctx context.Context, f PlanningFilter) ([]*Pla
 	}
 	if f.NoShow {
 		where = append(where, "a.state = 'no_show'")
+	}
+	if f.Settled {
+		where = append(where, "NOT (a.payment_state = 'unpaid' AND t.teleconsultation = 1)")
 	}
 	q := "SELECT " + planningColumns + ` FROM appointments a JOIN users u ON u.id = a.patient_id JOIN appointment_types t ON t.id = a.type_id
 		WHERE ` + strings.Join(where, " AND ")

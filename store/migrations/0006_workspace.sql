@@ -49,3 +49,8 @@ CREATE TABLE mailing_optouts (
 
 -- The patient card lists a patient's appointments with one practice.
 CREATE INDEX appointments_practice_patient ON appointments(practice_id, patient_id, starts_at);
+
+-- The plannings' red rows: unpaid teleconsultations of any age and
+-- unexcused absences, found without scanning a practice's whole history.
+CREATE INDEX appointments_unpaid ON appointments(practice_id, starts_at) WHERE payment_state = 'unpaid';
+CREATE INDEX appointments_no_show ON appointments(practice_id, starts_at) WHERE state = 'no_show';
