@@ -116,6 +116,56 @@ type liveHub struct {
 	conns  int
 	done   chan struct{} // closed at shutdown
 	closed bool
+	// vers counts each practice's published changes; cache holds rendered
+	// live regions, valid while their practice's count is unchanged (and
+	// for liveCacheTTL at most, for what changes with the clock alone).
+	vers  map[string]uint64
+	cache map[string]liveCacheEntry
+}
+
+// liveCacheEntry is a rendered live region of a planning.
+type liveCacheEntry struct {
+	ver  uint64
+	at   time.Time
+	html template.HTML
+}
+
+const (
+	// liveCacheTTL bounds how long a rendered planning is reused: the
+	// current visit and the free slots change with the clock alone.
+	liveCacheTTL = 10 * time.Second
+	// liveCacheMax bounds the cache (views × languages × pages).
+	liveCacheMax = 2000
+)
+
+// version returns the practice's change count.
+func (h *liveHub) version(practiceID string) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.vers[practiceID]
+}
+
+// cached returns a rendered live region still valid at now.
+func (h *liveHub) cached(practiceID, key string, now time.Time) (template.HTML, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.cache[key]
+	if !ok || e.ver != h.vers[practiceID] || now.Sub(e.at) > liveCacheTTL || now.Before(e.at) {
+		return "", false
+	}
+	return e.html, true
+}
+
+// store keeps a rendered live region made from the practice's state at
+// version ver (read before the render: a change during it makes the entry
+// stale at once).
+func (h *liveHub) store(key string, ver uint64, now time.Time, html template.HTML) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cache == nil || len(h.cache) >= liveCacheMax {
+		h.cache = map[string]liveCacheEntry{}
+	}
+	h.cache[key] = liveCacheEntry{ver: ver, at: now, html: html}
 }
 
 // closing returns a channel closed when the server shuts down.
@@ -185,6 +235,10 @@ func (h *liveHub) unsubscribe(sub *liveSub) {
 func (h *liveHub) publish(practiceID, kind string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.vers == nil {
+		h.vers = map[string]uint64{}
+	}
+	h.vers[practiceID]++
 	for sub := range h.subs[practiceID] {
 		select {
 		case sub.ch <- kind:

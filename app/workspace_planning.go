@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -68,6 +70,7 @@ type wsDay struct {
 type visitsPage struct {
 	*Page
 	wsCtx
+	LiveHTML   template.HTML // the live region, rendered (or from the cache)
 	Practice   *store.Practice
 	Zone       string
 	Current    []wsRow
@@ -103,8 +106,38 @@ func visitsQuery(r *http.Request, today schedule.Day) (schedule.Day, int, bool) 
 	return from, n, q.Get("past") == "all"
 }
 
-// buildVisits fills the planning page of p.
-func (s *Server) buildVisits(ctx context.Context, pg *Page, p *store.Practice, from schedule.Day, n int, allPast bool) (*visitsPage, error) {
+// visits builds the planning page of p with its live region, rendered once
+// per change for every staff user (the cache of s.live): when a change
+// makes every open planning re-fetch, the practice's state is read and
+// rendered once, not once per open view.
+func (s *Server) visits(ctx context.Context, pg *Page, p *store.Practice, from schedule.Day, n int, allPast bool) (*visitsPage, error) {
+	now := s.clock()
+	key := fmt.Sprintf("visits|%s|%s|%d|%t|%s", p.ID, from, n, allPast, pg.Lang)
+	ver := s.live.version(p.ID)
+	if html, ok := s.live.cached(p.ID, key, now); ok {
+		v, err := s.buildVisits(ctx, pg, p, from, n, allPast, false)
+		if err != nil {
+			return nil, err
+		}
+		v.LiveHTML = html
+		return v, nil
+	}
+	v, err := s.buildVisits(ctx, pg, p, from, n, allPast, true)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	if err := s.tmpl.pages["workspace_visits"].ExecuteTemplate(&b, "live", v); err != nil {
+		return nil, err
+	}
+	v.LiveHTML = template.HTML(b.String())
+	s.live.store(key, ver, now, v.LiveHTML)
+	return v, nil
+}
+
+// buildVisits fills the planning page of p (withData false: the header
+// only, the live region comes from the cache).
+func (s *Server) buildVisits(ctx context.Context, pg *Page, p *store.Practice, from schedule.Day, n int, allPast, withData bool) (*visitsPage, error) {
 	loc := s.location(p.TimeZone)
 	pg.Loc = loc
 	now := s.clock()
@@ -135,6 +168,9 @@ func (s *Server) buildVisits(ctx context.Context, pg *Page, p *store.Practice, f
 	}
 	if !today.AddDays(p.HorizonDays).Before(from.AddDays(n)) {
 		v.Next = from.AddDays(n).String()
+	}
+	if !withData {
+		return v, nil
 	}
 
 	// Upcoming: the window's appointments and slots.
@@ -361,7 +397,7 @@ func (s *Server) handleVisits(w http.ResponseWriter, r *http.Request) {
 	}
 	today := s.today(p, s.clock())
 	from, n, all := visitsQuery(r, today)
-	v, err := s.buildVisits(r.Context(), s.newPage(w, r, "ws.visits_title"), p, from, n, all)
+	v, err := s.visits(r.Context(), s.newPage(w, r, "ws.visits_title"), p, from, n, all)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -379,12 +415,12 @@ func (s *Server) handleVisitsLive(w http.ResponseWriter, r *http.Request) {
 	}
 	today := s.today(p, s.clock())
 	from, n, all := visitsQuery(r, today)
-	v, err := s.buildVisits(r.Context(), s.newPage(w, r, "ws.visits_title"), p, from, n, all)
+	v, err := s.visits(r.Context(), s.newPage(w, withoutFlash(r), "ws.visits_title"), p, from, n, all)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	s.renderFragment(w, r, "workspace_visits", "live", v)
+	writeJSON(w, http.StatusOK, map[string]string{"html": string(v.LiveHTML)})
 }
 
 // renderFragment executes one named template of a page (no layout) and
@@ -444,7 +480,11 @@ func (s *Server) handleClinicDay(w http.ResponseWriter, r *http.Request) {
 		}
 		day = d
 	}
-	pg := s.newPage(w, r, "ws.day_title")
+	pr := r
+	if r.URL.Query().Get("part") == "live" {
+		pr = withoutFlash(r)
+	}
+	pg := s.newPage(w, pr, "ws.day_title")
 	pg.Loc = loc
 	base := "/pro/p/" + url.PathEscape(p.ID)
 	c := &clinicDayPage{Page: pg, Practice: p, Date: day.String(), DateLabel: pg.Date(day.Start(loc)),
@@ -596,4 +636,19 @@ func (s *Server) handleHomeVisitsSave(w http.ResponseWriter, r *http.Request) {
 	s.live.publish(p.ID, "home_visits.changed")
 	setFlash(w, "flash.ws_saved")
 	http.Redirect(w, r, "/pro/p/"+url.PathEscape(p.ID)+"/visits", http.StatusSeeOther)
+}
+
+// withoutFlash hides the one-time flash cookie from a fragment request: the
+// fragment shows no flash, and must not consume the one the page a redirect
+// is loading at the same moment is about to show.
+func withoutFlash(r *http.Request) *http.Request {
+	cs := r.Cookies()
+	r2 := r.Clone(r.Context())
+	r2.Header.Del("Cookie")
+	for _, c := range cs {
+		if c.Name != "flash" {
+			r2.AddCookie(c)
+		}
+	}
+	return r2
 }
