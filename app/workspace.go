@@ -121,6 +121,52 @@ type liveHub struct {
 	// for liveCacheTTL at most, for what changes with the clock alone).
 	vers  map[string]uint64
 	cache map[string]liveCacheEntry
+	// building holds the renders under way: after a change, the views
+	// that re-fetch at once wait for one render instead of each making it.
+	building map[string]*liveBuild
+}
+
+// liveBuild is one render under way.
+type liveBuild struct {
+	done chan struct{}
+	html template.HTML
+	err  error
+}
+
+// render returns the practice's live region for key: from the cache, from a
+// render under way, or by calling build (once for concurrent callers).
+func (h *liveHub) render(practiceID, key string, now time.Time, build func() (template.HTML, error)) (template.HTML, bool, error) {
+	h.mu.Lock()
+	e, ok := h.cache[key]
+	if ok && e.ver == h.vers[practiceID] && now.Sub(e.at) <= liveCacheTTL && !now.Before(e.at) {
+		h.mu.Unlock()
+		return e.html, true, nil
+	}
+	ver := h.vers[practiceID]
+	bkey := fmt.Sprintf("%s|%d", key, ver)
+	if c, ok := h.building[bkey]; ok {
+		h.mu.Unlock()
+		<-c.done
+		return c.html, true, c.err
+	}
+	if h.building == nil {
+		h.building = map[string]*liveBuild{}
+	}
+	c := &liveBuild{done: make(chan struct{})}
+	h.building[bkey] = c
+	h.mu.Unlock()
+	c.html, c.err = build()
+	h.mu.Lock()
+	delete(h.building, bkey)
+	if c.err == nil {
+		if h.cache == nil || len(h.cache) >= liveCacheMax {
+			h.cache = map[string]liveCacheEntry{}
+		}
+		h.cache[key] = liveCacheEntry{ver: ver, at: now, html: c.html}
+	}
+	h.mu.Unlock()
+	close(c.done)
+	return c.html, false, c.err
 }
 
 // liveCacheEntry is a rendered live region of a planning.
@@ -143,29 +189,6 @@ func (h *liveHub) version(practiceID string) uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.vers[practiceID]
-}
-
-// cached returns a rendered live region still valid at now.
-func (h *liveHub) cached(practiceID, key string, now time.Time) (template.HTML, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e, ok := h.cache[key]
-	if !ok || e.ver != h.vers[practiceID] || now.Sub(e.at) > liveCacheTTL || now.Before(e.at) {
-		return "", false
-	}
-	return e.html, true
-}
-
-// store keeps a rendered live region made from the practice's state at
-// version ver (read before the render: a change during it makes the entry
-// stale at once).
-func (h *liveHub) store(key string, ver uint64, now time.Time, html template.HTML) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.cache == nil || len(h.cache) >= liveCacheMax {
-		h.cache = map[string]liveCacheEntry{}
-	}
-	h.cache[key] = liveCacheEntry{ver: ver, at: now, html: html}
 }
 
 // closing returns a channel closed when the server shuts down.

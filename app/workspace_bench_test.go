@@ -219,10 +219,49 @@ func BenchmarkWorkspacePlanning(b *testing.B) {
 	}
 	slices.Sort(single)
 	b.Logf("one user alone: p50 %v, p99 %v; page %d KB", single[100], single[198], size/1024)
+	// Meanwhile the desk works: a real change (a teleconsultation marked
+	// paid, then unpaid) every second, so every open view re-reads the
+	// planning after each.
+	ctx := context.Background()
+	p := mustPractice(b, wb.ts, wb.pid)
+	owner, err := wb.ts.db.FindUserByEmail(ctx, "busy@example.org")
+	if err != nil {
+		b.Fatal(err)
+	}
+	staff := &Actor{User: owner, Memberships: []store.Membership{{Role: store.RolePractitioner, PracticeID: wb.pid}}}
+	changes := func() (stop func() int) {
+		done, n := make(chan struct{}), 0
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				appt, err := wb.ts.db.FindAppointmentByID(ctx, wb.appt)
+				if err == nil {
+					err = wb.ts.srv.setPaid(ctx, staff, appt, p, appt.PaymentState != "paid", "")
+				}
+				if err != nil {
+					b.Errorf("change: %v", err)
+					return
+				}
+				n++
+			}
+		}()
+		return func() int { close(done); wg.Wait(); return n }
+	}
 	run := func(b *testing.B, perUser int, think func(*mrand.Rand) time.Duration) {
 		var mu sync.Mutex
 		var all []time.Duration
 		runtime.GC()
+		stop := changes()
+		cpu0 := cpuTime()
 		b.ResetTimer()
 		for range b.N {
 			var wg sync.WaitGroup
@@ -246,8 +285,11 @@ func BenchmarkWorkspacePlanning(b *testing.B) {
 			wg.Wait()
 		}
 		b.StopTimer()
+		n := stop()
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(len(all)), "CPU-ms/req")
 		reportLatencies(b, all)
 		b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "req/s")
+		b.ReportMetric(float64(n), "changes")
 	}
 	b.Run("single", func(b *testing.B) {
 		var ds []time.Duration
@@ -259,6 +301,23 @@ func BenchmarkWorkspacePlanning(b *testing.B) {
 			}
 		}
 		b.StopTimer()
+		reportLatencies(b, ds)
+	})
+	b.Run("uncached", func(b *testing.B) {
+		// Every request reads and renders the planning (as the first one
+		// after a change does): the cost the cache saves.
+		var ds []time.Duration
+		cpu0 := cpuTime()
+		b.ResetTimer()
+		for range b.N {
+			for range 50 {
+				wb.ts.srv.live.publish(wb.pid, "bench")
+				d, _ := wb.get(b, h, 0, path)
+				ds = append(ds, d)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(len(ds)), "CPU-ms/req")
 		reportLatencies(b, ds)
 	})
 	b.Run("saturated", func(b *testing.B) {

@@ -113,25 +113,24 @@ func visitsQuery(r *http.Request, today schedule.Day) (schedule.Day, int, bool) 
 func (s *Server) visits(ctx context.Context, pg *Page, p *store.Practice, from schedule.Day, n int, allPast bool) (*visitsPage, error) {
 	now := s.clock()
 	key := fmt.Sprintf("visits|%s|%s|%d|%t|%s", p.ID, from, n, allPast, pg.Lang)
-	ver := s.live.version(p.ID)
-	if html, ok := s.live.cached(p.ID, key, now); ok {
-		v, err := s.buildVisits(ctx, pg, p, from, n, allPast, false)
-		if err != nil {
-			return nil, err
-		}
-		v.LiveHTML = html
-		return v, nil
-	}
-	v, err := s.buildVisits(ctx, pg, p, from, n, allPast, true)
+	v, err := s.buildVisits(ctx, pg, p, from, n, allPast, false)
 	if err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	if err := s.tmpl.pages["workspace_visits"].ExecuteTemplate(&b, "live", v); err != nil {
+	v.LiveHTML, _, err = s.live.render(p.ID, key, now, func() (template.HTML, error) {
+		full, err := s.buildVisits(ctx, pg, p, from, n, allPast, true)
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		if err := s.tmpl.pages["workspace_visits"].ExecuteTemplate(&b, "live", full); err != nil {
+			return "", err
+		}
+		return template.HTML(b.String()), nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	v.LiveHTML = template.HTML(b.String())
-	s.live.store(key, ver, now, v.LiveHTML)
 	return v, nil
 }
 
