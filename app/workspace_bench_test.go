@@ -325,7 +325,9 @@ func BenchmarkWorkspacePlanning(b *testing.B) {
 	})
 	b.Run("users", func(b *testing.B) {
 		// Each user about once a second (0.5–1.5 s apart).
-		run(b, 8, func(r *mrand.Rand) time.Duration { return 500*time.Millisecond + time.Duration(r.IntN(1000))*time.Millisecond })
+		run(b, 8, func(r *mrand.Rand) time.Duration {
+			return 500*time.Millisecond + time.Duration(r.IntN(1000))*time.Millisecond
+		})
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"daraport/store"
@@ -184,6 +185,21 @@ func TestBrowserWorkspaceJourney(t *testing.T) {
 		t.Errorf("the banned patient books: %d %s", res.StatusCode, res.Body)
 	}
 	pro.checkNoReload()
+
+	// The day sheet prints without the site's header, menu and buttons.
+	pro.navigate(ts.URL + w.base + "/sheet")
+	if _, err := chromedp.Call(pro.step(), emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+		pro.fail("emulate print", err)
+	}
+	for _, sel := range []string{"header.top", "form.ws-tools"} {
+		if got := pro.cssOf(sel, "display"); got != "none" {
+			t.Errorf("printed, %s shows (display %s)", sel, got)
+		}
+	}
+	if got := pro.cssOf("table.ws-sheet", "display"); got != "table" {
+		t.Errorf("printed, the sheet's table is %q", got)
+	}
+	shot(pro, "day-sheet-print")
 	pro.checkConsole("end")
 	sec.checkConsole("end")
 }
