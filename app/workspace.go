@@ -26,7 +26,7 @@ import (
 // workspaceRoutes are the routes of the practice workspace (issue 5).
 func (s *Server) workspaceRoutes() []route {
 	desk := func(method, path string, h http.HandlerFunc) route {
-		return route{method: method, path: path, perm: PermPracticeDesk, h: h, practice: "id"}
+		return route{method: method, path: path, perm: PermPracticeDesk, h: h, practice: "id", auditDenied: true}
 	}
 	return []route{
 		{method: "GET", path: "/desk", perm: PermPracticeStaff, h: s.handleDesk},
@@ -54,9 +54,9 @@ func (s *Server) workspaceRoutes() []route {
 		desk("POST", "/pro/p/{id}/allowlist", s.handleAllowlistAdd),
 		desk("POST", "/pro/p/{id}/allowlist/import", s.handleAllowlistImport),
 		desk("POST", "/pro/p/{id}/allowlist/remove", s.handleAllowlistRemove),
-		{method: "GET", path: "/pro/p/{id}/secretaries", perm: PermPracticeAdmin, h: s.handleSecretaries, practice: "id"},
-		{method: "POST", path: "/pro/p/{id}/secretaries", perm: PermPracticeAdmin, h: s.handleSecretaryAdd, practice: "id"},
-		{method: "POST", path: "/pro/p/{id}/secretaries/{user}/remove", perm: PermPracticeAdmin, h: s.handleSecretaryRemove, practice: "id"},
+		{method: "GET", path: "/pro/p/{id}/secretaries", perm: PermPracticeAdmin, h: s.handleSecretaries, practice: "id", auditDenied: true},
+		{method: "POST", path: "/pro/p/{id}/secretaries", perm: PermPracticeAdmin, h: s.handleSecretaryAdd, practice: "id", auditDenied: true},
+		{method: "POST", path: "/pro/p/{id}/secretaries/{user}/remove", perm: PermPracticeAdmin, h: s.handleSecretaryRemove, practice: "id", auditDenied: true},
 		desk("GET", "/pro/p/{id}/mailing", s.handleMailing),
 		desk("POST", "/pro/p/{id}/mailing", s.handleMailingSend),
 		{method: "GET", path: "/unsubscribe/{token}", perm: PermPublic, h: s.handleUnsubscribe},

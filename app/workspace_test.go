@@ -513,6 +513,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 			t.Errorf("the secretary of X opens %s of Y: %d", path, r.StatusCode)
 		}
 	}
+	if n := ts.rows(t, "audit", "action = 'practice.denied' AND object_id = ? AND actor_id = ?", other.PracticeID, w.sec.ID); n != 6 {
+		t.Errorf("%d refusals on Y's pages audited, want 6", n)
+	}
 	// Y's appointment through X's own pages and through the API: 404, audited.
 	for _, path := range []string{"/no-show", "/paid", "/cancel"} {
 		if r := ts.post(t, w.cs, w.base+"/appointments/"+yAppt.ID+path, nil); r.StatusCode != http.StatusNotFound {
