@@ -548,3 +548,26 @@ func (v wsRowView) HTML() template.HTML {
 	b.WriteString("\n</li>")
 	return template.HTML(b.String())
 }
+
+// RowsHTML renders rows (one template call for a whole list: the
+// template engine's per-call reflection was a large share of a busy
+// planning's time); withDay puts each row's date before it.
+func (c wsCtx) RowsHTML(rows []wsRow, withDay bool) template.HTML {
+	var b strings.Builder
+	for _, r := range rows {
+		if withDay {
+			b.WriteString(`<li class="ws-row-day muted">` + html.EscapeString(r.Day) + "</li>")
+		}
+		b.WriteString(string(c.Row(r).HTML()))
+	}
+	return template.HTML(b.String())
+}
+
+// RowsInHTML renders rows of another practice of the clinic.
+func (c wsCtx) RowsInHTML(p *store.Practice, rows []wsRow) template.HTML {
+	var b strings.Builder
+	for _, r := range rows {
+		b.WriteString(string(c.RowIn(p, r).HTML()))
+	}
+	return template.HTML(b.String())
+}
