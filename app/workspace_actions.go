@@ -416,6 +416,22 @@ func (s *Server) handleDeskBookSubmit(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	// Seed 004 "Prise en charge d'un nouveau patient": in allowlist mode,
+	// the patient's address is registered at once, so the next visits can
+	// be booked online.
+	if p.BookingMode == "allowlist" {
+		err := s.db.Update(ctx, func(tx *store.Tx) error {
+			n, err := tx.AddToAllowlist(ctx, p.ID, a.User.ID, patient.Email)
+			if err != nil || n == 0 {
+				return err
+			}
+			return s.audit(ctx, tx, r, a.User.ID, "allowlist.added", "practice", p.ID, "phone_booking new=1")
+		})
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+	}
 	setFlash(w, "flash.ws_booked")
 	http.Redirect(w, r, s.visitsURL(p), http.StatusSeeOther)
 }

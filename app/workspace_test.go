@@ -432,6 +432,7 @@ func TestWorkspacePhoneBookingAndBan(t *testing.T) {
 	t.Parallel()
 	w := newWSWorld(t)
 	ts := w.ts
+	w.updateSettings(t, func(st *store.Settings) { st.BookingMode = "allowlist" })
 	slot := w.startAt(t, w.consult, 2, "10:00")
 	form := url.Values{"type_id": {w.consult.ID}, "slot_id": {slot.ID}, "email": {"new.patient@example.org"}, "reason": {"Première visite"}}
 	r := ts.post(t, w.cs, w.base+"/book", form)
@@ -458,6 +459,10 @@ func TestWorkspacePhoneBookingAndBan(t *testing.T) {
 	if ts.rows(t, "audit", "action = 'patient.created_by_staff' AND object_id = ?", u.ID) != 1 {
 		t.Errorf("the patient's creation is not audited")
 	}
+	if ts.rows(t, "allowlist", "practice_id = ? AND email = ?", w.pid, u.Email) != 1 {
+		t.Errorf("in allowlist mode, the phone-booked patient's address is not registered")
+	}
+	w.updateSettings(t, func(st *store.Settings) { st.BookingMode = "free" })
 
 	// Ban then the patient cannot book online; unban and she can.
 	book := func() error {
