@@ -37,6 +37,7 @@ func (s *Server) workspaceRoutes() []route {
 		desk("GET", "/pro/p/{id}/sheet", s.handleDaySheet),
 		desk("GET", "/pro/p/{id}/home-visits", s.handleHomeVisits),
 		desk("POST", "/pro/p/{id}/home-visits", s.handleHomeVisitsSave),
+		desk("GET", "/pro/p/{id}/appointments/{appt}/confirm", s.handleDeskConfirm),
 		desk("POST", "/pro/p/{id}/appointments/{appt}/cancel", s.handleDeskCancel),
 		desk("GET", "/pro/p/{id}/appointments/{appt}/move", s.handleDeskMove),
 		desk("POST", "/pro/p/{id}/appointments/{appt}/move", s.handleDeskMoveSubmit),
@@ -526,10 +527,12 @@ func (v wsRowView) HTML() template.HTML {
 			b.WriteString(`<input type="hidden" name="next" value="` + e(v.Next) + `">`)
 		}
 		if r.CanMove {
-			b.WriteString(`<a class="button small ws-move" href="` + act + `/move">` + e(v.T("ws.move")) + `</a>`)
+			b.WriteString(`<a class="button small ws-move" href="` + act + `/move" aria-label="` + e(v.T("ws.move")+" — "+r.Time+" "+r.Patient) + `">` +
+				e(v.T("ws.move")) + `</a>`)
 		}
 		button := func(class, path, label string) {
-			b.WriteString(`<button type="submit" class="small ` + class + `" formaction="` + act + path + `">` + e(v.T(label)) + `</button>`)
+			b.WriteString(`<button type="submit" class="small ` + class + `" formaction="` + act + path + `" aria-label="` +
+				e(v.T(label)+" — "+r.Time+" "+r.Patient) + `">` + e(v.T(label)) + `</button>`)
 		}
 		if r.CanPaid {
 			button("ws-paid", "/paid", "ws.mark_paid")
@@ -537,11 +540,17 @@ func (v wsRowView) HTML() template.HTML {
 		if r.CanUnpaid {
 			button("ws-unpaid", "/unpaid", "ws.mark_unpaid")
 		}
+		// Cancelling (the patient is told) and an absence (kept for good)
+		// cannot be undone: they ask for a confirmation first.
+		confirm := func(class, action, label string) {
+			b.WriteString(`<a class="button small danger ` + class + `" href="` + act + `/confirm?action=` + action + `" aria-label="` +
+				e(v.T(label)+" — "+r.Time+" "+r.Patient) + `">` + e(v.T(label)) + `</a>`)
+		}
 		if r.CanNoShow {
-			button("danger ws-noshow", "/no-show", "ws.mark_no_show")
+			confirm("ws-noshow", "no-show", "ws.mark_no_show")
 		}
 		if r.CanCancel {
-			button("danger ws-cancel", "/cancel", "ws.cancel")
+			confirm("ws-cancel", "cancel", "ws.cancel")
 		}
 		b.WriteString("</form></div>")
 	}

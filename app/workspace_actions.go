@@ -126,6 +126,48 @@ func (s *Server) visitsURL(p *store.Practice) string {
 	return "/pro/p/" + url.PathEscape(p.ID) + "/visits"
 }
 
+type deskConfirmPage struct {
+	*Page
+	Practice *store.Practice
+	Appt     wsRow
+	ApptID   string
+	Action   string // cancel | no-show
+	Back     string
+}
+
+// handleDeskConfirm asks to confirm a change that cannot be undone:
+// cancelling (the patient is e-mailed) or an unexcused absence (kept for
+// good).
+func (s *Server) handleDeskConfirm(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	appt, p, err := s.deskAppointment(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	action := r.URL.Query().Get("action")
+	if action != "cancel" && action != "no-show" {
+		s.error(w, r, fieldErr(ECodeInvalid, "error.ws_action", "action"))
+		return
+	}
+	loc := s.location(p.TimeZone)
+	pg := s.newPage(w, r, "ws.confirm_title")
+	pg.Loc = loc
+	cp := &deskConfirmPage{Page: pg, Practice: p, ApptID: appt.ID, Action: action, Back: s.visitsURL(p)}
+	entries, err := s.db.FindPlanningEntries(ctx, store.PlanningFilter{PracticeID: p.ID, PatientID: appt.PatientID, From: appt.Start, To: appt.End})
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	now := s.clock()
+	for _, e := range entries {
+		if e.ID == appt.ID {
+			cp.Appt = s.wsApptRow(pg, e, now, s.today(p, now), loc)
+		}
+	}
+	s.render(w, r, http.StatusOK, "workspace_confirm", cp)
+}
+
 func (s *Server) handleDeskCancel(w http.ResponseWriter, r *http.Request) {
 	appt, p, err := s.deskAppointment(r)
 	if err != nil {

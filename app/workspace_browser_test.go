@@ -160,7 +160,9 @@ func TestBrowserWorkspaceJourney(t *testing.T) {
 
 	// She marks the current visit as an unexcused absence.
 	cur := "#appt-" + current.ID
-	sec.submit("mark the absence", chromedp.Click(chromedp.CSS(cur+" button.ws-noshow")))
+	sec.submit("ask to mark the absence", chromedp.Click(chromedp.CSS(cur+" a.ws-noshow")))
+	shot(sec, "confirm-absence")
+	sec.submit("confirm the absence", chromedp.Click(chromedp.ID("confirm-submit")))
 	sec.expectFlash(cat.msg(t, "flash.ws_no_show"))
 	pro.waitJS("the absence appears in red", fmt.Sprintf(`(document.querySelector(%q) || {}).className === "ws-row ws-row-alert"`, cur))
 	pro.checkNoReload()

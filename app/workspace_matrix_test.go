@@ -34,6 +34,7 @@ func workspaceMatrix() []matrixRow {
 		{route: "GET /pro/p/{id}/sheet", perm: PermPracticeDesk, path: pa + "/sheet", want: desk},
 		{route: "GET /pro/p/{id}/home-visits", perm: PermPracticeDesk, path: pa + "/home-visits", want: desk},
 		{route: "POST /pro/p/{id}/home-visits", perm: PermPracticeDesk, path: pa + "/home-visits", form: url.Values{"text": {"Mme Martin, 12 rue des Lilas"}}, want: desk},
+		{route: "GET /pro/p/{id}/appointments/{appt}/confirm", perm: PermPracticeDesk, path: pa + "/appointments/{appointment}/confirm?action=cancel", want: desk},
 		{route: "POST /pro/p/{id}/appointments/{appt}/cancel", perm: PermPracticeDesk, path: pa + "/appointments/{cancelled}/cancel", want: deskBad},
 		{route: "GET /pro/p/{id}/appointments/{appt}/move", perm: PermPracticeDesk, path: pa + "/appointments/{appointment}/move", want: desk},
 		{route: "POST /pro/p/{id}/appointments/{appt}/move", perm: PermPracticeDesk, path: pa + "/appointments/{cancelled}/move", form: url.Values{"slot_id": {"x"}}, want: deskBad},
