@@ -878,3 +878,54 @@ func TestWorkspaceEventStream(t *testing.T) {
 	}
 	ts.srv.live.unsubscribe(sub)
 }
+
+// TestWorkspaceLiveCache: the rendered planning is shared by concurrent
+// views, and a change shows at once (the cache follows the practice's
+// change count), whoever asks.
+func TestWorkspaceLiveCache(t *testing.T) {
+	t.Parallel()
+	w := newWSWorld(t)
+	ts := w.ts
+	live := func(c *http.Client) string {
+		res := ts.get(t, c, w.base+"/visits/live")
+		var frag struct{ HTML string }
+		if err := json.Unmarshal([]byte(res.Body), &frag); err != nil {
+			t.Errorf("live fragment: %d %v", res.StatusCode, err)
+		}
+		return frag.HTML
+	}
+	first := live(w.cs)
+	var wg sync.WaitGroup
+	pages := make([]string, 8)
+	for i := range pages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := w.cs
+			if i%2 == 1 {
+				c = w.cp
+			}
+			pages[i] = live(c)
+			if i == 3 {
+				ts.srv.live.publish(w.pid, "test")
+			}
+		}()
+	}
+	wg.Wait()
+	for i, p := range pages {
+		if p != first {
+			t.Errorf("view %d differs from the first without any change", i)
+		}
+	}
+	appt := w.bookDirect(t, w.a, w.consult, w.startAt(t, w.consult, 1, "10:00").ID, "", "")
+	if !strings.Contains(live(w.cp), "appt-"+appt.ID) {
+		t.Errorf("a booking does not show at once in the shared planning")
+	}
+	staff := &Actor{User: w.sec.User, Memberships: []store.Membership{{Role: store.RoleSecretary, PracticeID: w.pid}}}
+	if err := ts.srv.cancel(context.Background(), staff, appt, w.practice(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(live(w.cs), "appt-"+appt.ID) {
+		t.Errorf("a cancellation does not show at once")
+	}
+}
