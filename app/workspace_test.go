@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -927,5 +928,42 @@ func TestWorkspaceLiveCache(t *testing.T) {
 	}
 	if strings.Contains(live(w.cs), "appt-"+appt.ID) {
 		t.Errorf("a cancellation does not show at once")
+	}
+}
+
+// TestWorkspaceStreamOutlivesReadTimeout: behind a server with a short
+// ReadTimeout (the binary has 60 s), an open stream still delivers changes
+// after that timeout.
+func TestWorkspaceStreamOutlivesReadTimeout(t *testing.T) {
+	t.Parallel()
+	w := newWSWorld(t)
+	ts := w.ts
+	hs := httptest.NewUnstartedServer(ts.srv.Handler())
+	hs.Config.ReadTimeout = 500 * time.Millisecond
+	hs.Start()
+	defer hs.Close()
+	u, _ := url.Parse(ts.URL)
+	req, _ := http.NewRequest("GET", hs.URL+w.base+"/visits/events", nil)
+	for _, c := range w.cs.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", err, res)
+	}
+	defer res.Body.Close()
+	time.Sleep(1500 * time.Millisecond)
+	ts.srv.live.publish(w.pid, EventMoved)
+	rd := bufio.NewReader(res.Body)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended after the read timeout: %v", err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			break
+		}
 	}
 }
