@@ -52,7 +52,7 @@ func (s *Server) handlePatients(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, fieldErr(ECodeInvalid, "error.ws_query", "q"))
 		return
 	}
-	list, err := s.db.FindPracticePatients(r.Context(), p.ID, q, patientSearchMax+1)
+	list, err := s.searchPatients(r.Context(), p.ID, q, patientSearchMax+1)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -62,6 +62,31 @@ func (s *Server) handlePatients(w http.ResponseWriter, r *http.Request) {
 		pp.Patients, pp.More = list[:patientSearchMax], true
 	}
 	s.render(w, r, http.StatusOK, "workspace_patients", pp)
+}
+
+// searchPatients finds the practice's patients whose name contains q
+// without regard to accents, case, spaces or hyphens ("noe" finds "Noé",
+// "jean pierre" finds "Jean-Pierre"), or whose e-mail contains it; all of
+// them when q is empty; at most limit, by name.
+func (s *Server) searchPatients(ctx context.Context, practiceID, q string, limit int) ([]*store.PracticePatient, error) {
+	if q == "" {
+		return s.db.FindPracticePatients(ctx, practiceID, "", limit)
+	}
+	names, err := s.db.PracticePatientNames(ctx, practiceID)
+	if err != nil {
+		return nil, err
+	}
+	fq, lq := foldText(q), strings.ToLower(q)
+	var ids []string
+	for _, n := range names {
+		if (fq != "" && strings.Contains(foldText(n.Name), fq)) || strings.Contains(strings.ToLower(n.Email), lq) {
+			ids = append(ids, n.ID)
+			if len(ids) == limit {
+				break
+			}
+		}
+	}
+	return s.db.FindPracticePatientsByID(ctx, practiceID, ids)
 }
 
 type patientCardPage struct {

@@ -480,7 +480,20 @@ func TestWorkspacePhoneBookingAndBan(t *testing.T) {
 	if err := book(); err == nil || !strings.Contains(err.Error(), "error.banned") {
 		t.Errorf("a banned patient booked: %v", err)
 	}
-	res := ts.get(t, w.cp, w.base+"/patients/"+w.a.ID)
+	// Search without accents finds the phone-booked patient.
+	res := ts.get(t, w.cs, w.base+"/patients?q=N%C3%A0DIA-nouv")
+	if !pageHas(res.Body, "Nadia Nouvelle") || pageHas(res.Body, w.b.Name) {
+		t.Errorf("patient search by part of the name")
+	}
+	res = ts.get(t, w.cs, w.base+"/patients?q=NEW.PATIENT")
+	if !pageHas(res.Body, "Nadia Nouvelle") {
+		t.Errorf("patient search by e-mail")
+	}
+	res = ts.get(t, w.cs, w.base+"/patients?q=noemie")
+	if pageHas(res.Body, "Nadia Nouvelle") {
+		t.Errorf("patient search lists a patient who does not match")
+	}
+	res = ts.get(t, w.cp, w.base+"/patients/"+w.a.ID)
 	if !pageHas(res.Body, "Insultes au secrétariat") {
 		t.Errorf("the card does not show the ban's reason")
 	}

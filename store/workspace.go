@@ -350,17 +350,56 @@ type PracticePatient struct {
 // appointment with the practice, or a ban, whose name or e-mail contains
 // query (all when ""), by name, at most limit (0: all).
 func (db *DB) FindPracticePatients(ctx context.Context, practiceID, query string, limit int) ([]*PracticePatient, error) {
+	where, args := "", []any{}
+	if query != "" {
+		where = ` AND (u.name LIKE ?3 ESCAPE '\' OR u.email LIKE ?3 ESCAPE '\')`
+		args = append(args, "%"+escapeLike(query)+"%")
+	}
+	return db.practicePatients(ctx, practiceID, where, args, limit)
+}
+
+// FindPracticePatientsByID returns those of ids who are patients of the
+// practice, with their counts, by name.
+func (db *DB) FindPracticePatientsByID(ctx context.Context, practiceID string, ids []string) ([]*PracticePatient, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return db.practicePatients(ctx, practiceID, " AND u.id IN (?"+strings.Repeat(",?", len(ids)-1)+")", args, 0)
+}
+
+// PracticePatientNames returns the id, name and e-mail of every patient of
+// the practice (a search folds accents in Go, then asks for the details of
+// the matches).
+func (db *DB) PracticePatientNames(ctx context.Context, practiceID string) ([]*PracticePatient, error) {
+	rows, err := db.rq.QueryContext(ctx, `SELECT u.id, u.name, u.email FROM users u WHERE u.id IN
+		(SELECT patient_id FROM appointments WHERE practice_id = ?1 UNION SELECT patient_id FROM bans WHERE practice_id = ?1) ORDER BY u.name COLLATE NOCASE, u.id`, practiceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*PracticePatient
+	for rows.Next() {
+		var p PracticePatient
+		if err := rows.Scan(&p.ID, &p.Name, &p.Email); err != nil {
+			return nil, err
+		}
+		out = append(out, &p)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) practicePatients(ctx context.Context, practiceID, where string, extra []any, limit int) ([]*PracticePatient, error) {
 	q := `SELECT u.id, u.name, u.email,
 		(SELECT count(*) FROM appointments a WHERE a.practice_id = ?1 AND a.patient_id = u.id AND a.state = 'no_show'),
 		(SELECT count(*) FROM appointments a JOIN appointment_types t ON t.id = a.type_id WHERE a.practice_id = ?1 AND a.patient_id = u.id
 			AND a.payment_state = 'unpaid' AND t.teleconsultation = 1 AND a.state <> 'cancelled' AND a.starts_at < ?2),
 		EXISTS (SELECT 1 FROM bans b WHERE b.practice_id = ?1 AND b.patient_id = u.id)
-		FROM users u WHERE u.id IN (SELECT patient_id FROM appointments WHERE practice_id = ?1 UNION SELECT patient_id FROM bans WHERE practice_id = ?1)`
-	args := []any{practiceID, db.Now().Unix()}
-	if query != "" {
-		q += ` AND (u.name LIKE ?3 ESCAPE '\' OR u.email LIKE ?3 ESCAPE '\')`
-		args = append(args, "%"+escapeLike(query)+"%")
-	}
+		FROM users u WHERE u.id IN (SELECT patient_id FROM appointments WHERE practice_id = ?1 UNION SELECT patient_id FROM bans WHERE practice_id = ?1)` + where
+	args := append([]any{practiceID, db.Now().Unix()}, extra...)
 	q += " ORDER BY u.name COLLATE NOCASE, u.id"
 	if limit > 0 {
 		q += " LIMIT " + itoa(limit)
