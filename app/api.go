@@ -80,6 +80,15 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // apiSummaries describes each API operation, keyed like the route table.
 // TestOpenAPICoversRoutes fails when an API route has no entry.
 var apiSummaries = map[string]string{
+	"POST /api/v1/appointments/{id}/no-show":                    "Mark a started appointment as an unexcused absence (staff; 422 before its start, 409 the second time)",
+	"POST /api/v1/appointments/{id}/paid":                       "Mark an appointment paid, e.g. a teleconsultation (staff; allowed before the visit; 409 when already paid)",
+	"POST /api/v1/appointments/{id}/unpaid":                     "Put a paid appointment back to unpaid (staff; 409 unless paid)",
+	"GET /api/v1/practices/{id}/allowlist":                      "The practice's allowlist of patient e-mails (q filters; limit and offset page it)",
+	"POST /api/v1/practices/{id}/allowlist":                     "Add {\"emails\":[…]} to the allowlist; invalid entries are listed by index, the valid ones stored",
+	"POST /api/v1/practices/{id}/allowlist/remove":              "Remove {\"emails\":[…]} from the allowlist",
+	"GET /api/v1/practices/{id}/bans":                           "The patients the practice banned, with the reasons",
+	"POST /api/v1/practices/{id}/bans":                          "Ban a patient of the practice {\"patient_id\",\"reason\"}: online booking is refused from then on",
+	"DELETE /api/v1/practices/{id}/bans/{patient}":              "Lift a ban",
 	"GET /api/v1/openapi.json":                                  "This document",
 	"GET /api/v1/me":                                            "The caller's account and roles",
 	"GET /api/v1/practitioners":                                 "Public directory of verified practitioners (id is the practice id) with each one's next_available start; filters q (name), specialty, city (city or postal code prefix), teleconsultation=true, language (ISO 639-1); limit and cursor page it",

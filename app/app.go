@@ -103,6 +103,9 @@ type Server struct {
 	ops opsState
 	// dlv is the outbox worker (delivery_worker.go).
 	dlv *delivery
+	// live fans committed appointment changes out to open planning views
+	// (workspace.go).
+	live liveHub
 }
 
 // Option changes how New builds the server (used by tests and the demo).
@@ -248,6 +251,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	jobs := s.startJobs(ctx)
 	stopDelivery := s.startDelivery(ctx)
+	// Open planning event streams never end by themselves: end them when
+	// shutdown starts, so it does not wait for its timeout.
+	hs.RegisterOnShutdown(s.live.close)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "base_url", s.cfg.Server.BaseURL)

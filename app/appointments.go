@@ -298,9 +298,11 @@ func (s *Server) move(ctx context.Context, a *Actor, appt *store.Appointment, p 
 			}
 			ids[i] = sl.ID
 		}
-		if err := tx.MoveAppointment(ctx, appt.ID, slot.LocationID, moved.Start.Unix(), moved.End.Unix()); err != nil {
+		// Conditional on the start this move was decided from: of two
+		// people moving it at once, the second gets a conflict.
+		if err := tx.MoveAppointmentFrom(ctx, appt.ID, appt.Start.Unix(), slot.LocationID, moved.Start.Unix(), moved.End.Unix()); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return errorf(ECodeConflict, "error.not_booked")
+				return errorf(ECodeConflict, "error.appointment_changed")
 			}
 			return err
 		}

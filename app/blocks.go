@@ -219,6 +219,7 @@ func (s *Server) createBlocks(ctx context.Context, r *http.Request, p *store.Pra
 		}
 	}
 	sort.SliceStable(out.Conflicts, func(i, j int) bool { return out.Conflicts[i].Start.Before(out.Conflicts[j].Start) })
+	s.workspaceBlocksChanged(p.ID)
 	return out, nil
 }
 
@@ -226,6 +227,7 @@ func (s *Server) createBlocks(ctx context.Context, r *http.Request, p *store.Pra
 // free (unless another block still covers them), booked ones stay booked.
 // Returns ErrNotFound for an unknown block or another practice's.
 func (s *Server) deleteBlock(ctx context.Context, r *http.Request, p *store.Practice, id, actorID string) error {
+	defer s.workspaceBlocksChanged(p.ID)
 	return s.db.Update(ctx, func(tx *store.Tx) error {
 		b, err := tx.FindBlockByID(ctx, p.ID, id)
 		if err != nil {

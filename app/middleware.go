@@ -22,6 +22,9 @@ type route struct {
 	// on ("id" for /pro/p/{id}/…): the policy is then asked about that
 	// practice, and a refusal answers 404 (its existence is not revealed).
 	practice string
+	// auditDenied records a refusal on another practice in the audit log
+	// (the workspace's staff routes).
+	auditDenied bool
 }
 
 func (s *Server) buildHandler() http.Handler {
@@ -63,6 +66,9 @@ func (s *Server) guard(rt route) http.Handler {
 				return
 			}
 			if rt.practice != "" {
+				if rt.auditDenied {
+					s.auditDenied(r, "practice", t.PracticeID) // workspace.go
+				}
 				s.error(w, r, errorf(ECodeNotFound, "error.not_found"))
 				return
 			}

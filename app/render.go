@@ -219,6 +219,10 @@ func (s *Server) menu(p *Page) []MenuSection {
 	out = append(out, patients)
 	pros := MenuSection{Title: p.T("menu.pros")}
 	if a.Has(store.RolePractitioner) {
+		// Seed 004: the planning is always the practitioner's first entry.
+		if ids := a.Practices(store.RolePractitioner); len(ids) > 0 {
+			pros.Items = append(pros.Items, item("menu.ws_visits", "/pro/p/"+ids[0]+"/visits"))
+		}
 		pros.Items = append(pros.Items, item("menu.pro_home", "/pro"))
 		// A practitioner nearly always has one practice: link straight to
 		// its pages (others are reached from /pro).
@@ -234,7 +238,7 @@ func (s *Server) menu(p *Page) []MenuSection {
 	}
 	out = append(out, pros)
 	if a.Has(store.RoleSecretary) || a.Has(store.RolePractitioner) {
-		desk := MenuSection{Title: p.T("menu.secretaries"), Items: []MenuItem{item("menu.secretary_home", "/secretary")}}
+		desk := MenuSection{Title: p.T("menu.secretaries"), Items: []MenuItem{item("menu.ws_desk", "/desk"), item("menu.secretary_home", "/secretary")}}
 		ids := append(a.Practices(store.RolePractitioner), a.Practices(store.RoleSecretary)...)
 		if len(ids) > 0 && p.Journeys["assisted"] {
 			desk.Items = append(desk.Items, item("request.staff_title", "/pro/p/"+ids[0]+"/requests"))
