@@ -95,6 +95,8 @@ type Server struct {
 	rollMu sync.Mutex
 	// nearby caches, for a second, the free starts offered to race losers.
 	nearby sync.Map
+	// visit holds the video visits' signaling hub and TURN relay (visit.go).
+	visit visitRuntime
 }
 
 // Option changes how New builds the server (used by tests and the demo).
@@ -180,6 +182,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", s.cfg.Server.Addr, err)
 	}
 	if tcfg != nil {
+		s.visit.tlsConfig = func() *tls.Config { return tcfg }
 		ln = tls.NewListener(ln, tcfg)
 		go s.redirectHTTP(ctx)
 	}
@@ -225,6 +228,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Error("planning roll at start", "err", err)
 	}
 	jobs := s.startJobs(ctx)
+	stopTURN := s.startTURN()
+	defer stopTURN()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "base_url", s.cfg.Server.BaseURL)

@@ -72,8 +72,10 @@ type DB struct {
 	now   func() time.Time
 	seal  *sealer
 	keyID string
-	batch batcher
-	rq    *stmtCache // the read pool, through prepared statements
+	// linkKey makes visit links (visits.go), derived from the at-rest key.
+	linkKey []byte
+	batch   batcher
+	rq      *stmtCache // the read pool, through prepared statements
 }
 
 // Open opens (creating if needed) the database in opts.Dir, applies pending
@@ -125,6 +127,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return nil, err
 		}
 		db.keyID = KeyFingerprint(opts.Key)
+		db.linkKey = deriveLinkKey(opts.Key)
 	}
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()
