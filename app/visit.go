@@ -199,7 +199,7 @@ func (s *Server) accessBySession(r *http.Request) (*visitAccess, error) {
 	a := actorFrom(r)
 	appt, err := s.db.FindAppointmentByID(ctx, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errorf(ECodeNotFound, "visit.err_not_found")
+		return nil, errorf(ECodeNotFound, "error.not_found")
 	}
 	if err != nil {
 		return nil, err
@@ -214,7 +214,7 @@ func (s *Server) accessBySession(r *http.Request) (*visitAccess, error) {
 		_ = s.db.Update(ctx, func(tx *store.Tx) error {
 			return s.audit(ctx, tx, r, a.User.ID, "visit.denied", "appointment", appt.ID, r.Method+" "+r.Pattern)
 		})
-		return nil, errorf(ECodeNotFound, "visit.err_not_found")
+		return nil, errorf(ECodeNotFound, "error.not_found")
 	}
 	if acc.practice, err = s.db.FindPracticeByID(ctx, appt.PracticeID); err != nil {
 		return nil, err
@@ -267,11 +267,13 @@ func (s *Server) visitPage(w http.ResponseWriter, r *http.Request, acc *visitAcc
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if err != nil {
 		var e *Error
-		if !errors.As(err, &e) || acc == nil {
+		if !errors.As(err, &e) || acc == nil || e.Code != ECodeForbidden {
 			s.error(w, r, err)
 			return
 		}
 		pg := &visitClosedPage{Page: s.newPage(w, r, "visit.title")}
+		// The generic refusal first (as every 403 page), then why.
+		pg.Error = pg.T("error.forbidden")
 		pg.Message = pg.T(e.Message)
 		if opens, ok := e.Details["opens_at"].(time.Time); ok {
 			pg.Opens = s.bookWhen(pg.Lang, opens, s.location(acc.practice.TimeZone))
@@ -361,7 +363,7 @@ func (s *Server) handleVisitWaiting(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleVisitLinkSocket(w http.ResponseWriter, r *http.Request) {
 	acc, err := s.accessByKey(r)
 	if err != nil {
-		s.error(w, r, err)
+		s.error(w, r, socketRefusal(err))
 		return
 	}
 	s.visitSocket(w, r, acc)
@@ -370,10 +372,20 @@ func (s *Server) handleVisitLinkSocket(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleVisitRoomSocket(w http.ResponseWriter, r *http.Request) {
 	acc, err := s.accessBySession(r)
 	if err != nil {
-		s.error(w, r, err)
+		s.error(w, r, socketRefusal(err))
 		return
 	}
 	s.visitSocket(w, r, acc)
+}
+
+// socketRefusal is the plain refusal a WebSocket upgrade gets outside the
+// window (no page reads it).
+func socketRefusal(err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Code == ECodeForbidden {
+		return errorf(ECodeForbidden, "error.forbidden")
+	}
+	return err
 }
 
 // clientMessage is what a party sends over the WebSocket.
