@@ -150,9 +150,19 @@ func Start(cfg Config) (*Relay, error) {
 		own = append(own, b)
 	}
 	r.filter = NewPeerFilter(own, cfg.AllowPeers)
-	if err := r.listen(host); err != nil {
+	// With port 0 the TCP listener must take the port the kernel gave
+	// UDP; if something holds it, try another.
+	_, port, _ := net.SplitHostPort(cfg.Listen)
+	for try := 0; ; try++ {
+		err := r.listen(host)
+		if err == nil {
+			break
+		}
 		r.closeListeners()
-		return nil, err
+		r.udp, r.tcp, r.tlsLn = nil, nil, nil
+		if port != "0" || try == 20 {
+			return nil, err
+		}
 	}
 	gen := &relayGen{r: r, inner: &turn.RelayAddressGeneratorPortRange{
 		RelayAddress: net.IP(r.public.AsSlice()), Address: bind,
@@ -172,6 +182,11 @@ func Start(cfg Config) (*Relay, error) {
 		QuotaHandler:       r.allowAllocation,
 		AllocationLifetime: 10 * time.Minute,
 		EventHandler: turn.EventHandler{
+			OnAuth: func(_, _ net.Addr, _, _, _, _ string, verdict bool) {
+				if !verdict {
+					r.authFail.Add(1)
+				}
+			},
 			OnAllocationCreated: func(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
 				r.allocs.Add(1)
 				r.allocsTotal.Add(1)
@@ -326,8 +341,7 @@ func (r *Relay) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
 	exp, _, ok := strings.Cut(ra.Username, ":")
 	t, err := strconv.ParseInt(exp, 10, 64)
 	if !ok || err != nil || !r.now().Before(time.Unix(t, 0)) {
-		r.authFail.Add(1)
-		return "", nil, false
+		return "", nil, false // counted by OnAuth
 	}
 	return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, r.password(ra.Username)), true
 }
