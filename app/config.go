@@ -200,7 +200,7 @@ func DefaultConfig() Config {
 			Security: "starttls",
 		},
 		TURN: TURNConfig{
-			Enabled:    true,
+			Enabled:       true,
 			Listen:        ":3478",
 			AllowPeers:    []string{},
 			RelayMinPort:  49152,

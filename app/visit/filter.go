@@ -13,39 +13,39 @@ import (
 // documentation and benchmarking ranges, which Go's IsPrivate does not
 // cover (TESTING.md).
 var specialPurpose = mustPrefixes(
-	"0.0.0.0/8",          // "this network"
-	"10.0.0.0/8",         // private
-	"100.64.0.0/10",      // shared address space (CGNAT)
-	"127.0.0.0/8",        // loopback
-	"169.254.0.0/16",     // link-local, cloud metadata
-	"172.16.0.0/12",      // private
-	"192.0.0.0/24",       // IETF protocol assignments
-	"192.0.2.0/24",       // documentation
-	"192.31.196.0/24",    // AS112
-	"192.52.193.0/24",    // AMT
-	"192.88.99.0/24",     // deprecated 6to4 relay anycast
-	"192.168.0.0/16",     // private
-	"192.175.48.0/24",    // AS112 direct delegation
-	"198.18.0.0/15",      // benchmarking
-	"198.51.100.0/24",    // documentation
-	"203.0.113.0/24",     // documentation
-	"224.0.0.0/4",        // multicast
-	"240.0.0.0/4",        // reserved, and broadcast
-	"::/128",             // unspecified
-	"::1/128",            // loopback
-	"::ffff:0:0/96",      // IPv4-mapped (checked unmapped instead)
-	"64:ff9b::/96",       // NAT64
-	"64:ff9b:1::/48",     // local-use NAT64
-	"100::/64",           // discard-only
-	"2001::/23",          // IETF protocol assignments (Teredo, ORCHID, …)
-	"2001:db8::/32",      // documentation
-	"2002::/16",          // 6to4
-	"3fff::/20",          // documentation
-	"5f00::/16",          // segment routing SIDs
-	"fc00::/7",           // unique local
-	"fe80::/10",          // link-local
-	"fec0::/10",          // deprecated site-local
-	"ff00::/8",           // multicast
+	"0.0.0.0/8",       // "this network"
+	"10.0.0.0/8",      // private
+	"100.64.0.0/10",   // shared address space (CGNAT)
+	"127.0.0.0/8",     // loopback
+	"169.254.0.0/16",  // link-local, cloud metadata
+	"172.16.0.0/12",   // private
+	"192.0.0.0/24",    // IETF protocol assignments
+	"192.0.2.0/24",    // documentation
+	"192.31.196.0/24", // AS112
+	"192.52.193.0/24", // AMT
+	"192.88.99.0/24",  // deprecated 6to4 relay anycast
+	"192.168.0.0/16",  // private
+	"192.175.48.0/24", // AS112 direct delegation
+	"198.18.0.0/15",   // benchmarking
+	"198.51.100.0/24", // documentation
+	"203.0.113.0/24",  // documentation
+	"224.0.0.0/4",     // multicast
+	"240.0.0.0/4",     // reserved, and broadcast
+	"::/128",          // unspecified
+	"::1/128",         // loopback
+	"::ffff:0:0/96",   // IPv4-mapped (checked unmapped instead)
+	"64:ff9b::/96",    // NAT64
+	"64:ff9b:1::/48",  // local-use NAT64
+	"100::/64",        // discard-only
+	"2001::/23",       // IETF protocol assignments (Teredo, ORCHID, …)
+	"2001:db8::/32",   // documentation
+	"2002::/16",       // 6to4
+	"3fff::/20",       // documentation
+	"5f00::/16",       // segment routing SIDs
+	"fc00::/7",        // unique local
+	"fe80::/10",       // link-local
+	"fec0::/10",       // deprecated site-local
+	"ff00::/8",        // multicast
 )
 
 func mustPrefixes(ps ...string) []netip.Prefix {
