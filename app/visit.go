@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -233,6 +234,7 @@ type visitRoomPage struct {
 	PracticeName string
 	PatientName  string // for staff
 	PatientPhone string // for staff: seed 004's fallback when video fails
+	PhoneHref    template.URL
 	When         string
 	ClosesISO    string
 	MsgKeys      []string // the visit.* messages the script shows
@@ -292,7 +294,7 @@ func (s *Server) visitPage(w http.ResponseWriter, r *http.Request, acc *visitAcc
 		if u, err := s.db.FindUserByID(r.Context(), acc.appt.PatientID); err == nil {
 			pg.PatientName = u.Name
 		}
-		pg.PatientPhone = acc.appt.Phone
+		pg.PatientPhone, pg.PhoneHref = acc.appt.Phone, myApptTel(acc.appt.Phone)
 		if err := s.db.Update(r.Context(), func(tx *store.Tx) error {
 			return s.audit(r.Context(), tx, r, acc.actorID, "visit.open", "appointment", acc.appt.ID, "")
 		}); err != nil {
