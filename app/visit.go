@@ -48,6 +48,8 @@ func (s *Server) visitRoutes() []route {
 		{method: "GET", path: "/visits/{id}", perm: PermSignedIn, h: s.handleVisitRoom},
 		{method: "GET", path: "/visits/{id}/ws", perm: PermSignedIn, h: s.handleVisitRoomSocket},
 		{method: "GET", path: "/visit-check", perm: PermPublic, h: s.handleVisitCheck},
+		{method: "GET", path: "/visit/{key}/check", perm: PermPublic, h: s.handleVisitLinkCheck},
+		{method: "POST", path: "/visit/{key}/check", perm: PermPublic, h: s.handleVisitLinkCheckOffer},
 		{method: "GET", path: "/api/v1/appointments/{id}/visit", perm: PermSignedIn, h: s.handleAPIVisit},
 		{method: "GET", path: "/pro/p/{id}/visits/waiting", perm: PermPracticeStaff, h: s.handleVisitWaiting, practice: "id"},
 	}
@@ -251,7 +253,8 @@ type visitClosedPage struct {
 	*Page
 	Message string
 	Opens   string
-	Retry   string // the page to reload once open
+	Retry    string // the page to reload once open
+	CheckURL string // the pre-visit check, for the patient's link
 }
 
 func (s *Server) handleVisitLink(w http.ResponseWriter, r *http.Request) {
@@ -280,6 +283,9 @@ func (s *Server) visitPage(w http.ResponseWriter, r *http.Request, acc *visitAcc
 		if opens, ok := e.Details["opens_at"].(time.Time); ok {
 			pg.Opens = s.bookWhen(pg.Lang, opens, s.location(acc.practice.TimeZone))
 			pg.Retry = r.URL.Path
+			if strings.HasPrefix(r.URL.Path, "/visit/") {
+				pg.CheckURL = r.URL.Path + "/check"
+			}
 		}
 		s.render(w, r, statusOf(e.Code), "visit_closed", pg)
 		return
@@ -333,15 +339,18 @@ func (s *Server) handleAPIVisit(w http.ResponseWriter, r *http.Request) {
 // this visit, valid until the window closes. Without a running relay the
 // list is empty (the browsers then try direct paths only).
 func (s *Server) visitICEServers(acc *visitAccess, expires time.Time) []visit.ICEServer {
+	// The TURN username travels in clear: it carries an opaque tag, not
+	// the appointment id.
+	return s.visitICEServersFor(visitTag(s.visitKey(acc.appt.ID))+"."+string(acc.role)[:1], expires)
+}
+
+func (s *Server) visitICEServersFor(tag string, expires time.Time) []visit.ICEServer {
 	s.visit.mu.Lock()
 	relay := s.visit.relay
 	s.visit.mu.Unlock()
 	if relay == nil {
 		return []visit.ICEServer{}
 	}
-	// The TURN username travels in clear: it carries an opaque tag, not
-	// the appointment id.
-	tag := visitTag(s.visitKey(acc.appt.ID)) + "." + string(acc.role)[:1]
 	return relay.ICEServers(s.baseURL.Hostname(), tag, expires)
 }
 
@@ -582,8 +591,90 @@ func (s *Server) VisitStats() visit.Stats {
 	return s.visit.relay.Stats()
 }
 
-// handleVisitCheck is the pre-visit check page: camera and microphone
-// preview before the day.
+// visitCheckPage is the data of templates/pages/visit_check.html.
+type visitCheckPage struct {
+	*Page
+	ICE      string // JSON of the relay's ICE servers, for the connection test
+	Post     string // where the test's offer goes
+	Room     string // the visit link, once the check is done
+	PathKeys []string
+}
+
+// handleVisitCheck is the pre-visit check page without a visit: camera
+// and microphone preview only (no relay credentials for strangers).
 func (s *Server) handleVisitCheck(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "visit_check", s.newPage(w, r, "visit.check_title"))
+	s.render(w, r, http.StatusOK, "visit_check", &visitCheckPage{Page: s.newPage(w, r, "visit.check_title")})
+}
+
+// checkAccess resolves a link for the pre-visit check, open from the
+// booking until the visit's window closes.
+func (s *Server) checkAccess(r *http.Request) (*visitAccess, error) {
+	ctx := r.Context()
+	appt, err := s.visitFromKey(ctx, r.PathValue("key"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.isTele(ctx, appt)) {
+		return nil, errorf(ECodeNotFound, "visit.err_not_found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, closes := s.visitWindow(appt)
+	if appt.State != store.AppointmentBooked || !s.clock().Before(closes) {
+		return nil, errorf(ECodeForbidden, "error.forbidden")
+	}
+	return &visitAccess{appt: appt, role: visit.Patient, identity: "patient"}, nil
+}
+
+// handleVisitLinkCheck is the pre-visit check of a visit (linked from the
+// confirmation and the reminders): camera and microphone preview, and a
+// connection test through the relay over UDP, TCP and TLS against a peer
+// the server runs.
+func (s *Server) handleVisitLinkCheck(w http.ResponseWriter, r *http.Request) {
+	acc, err := s.checkAccess(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	pg := &visitCheckPage{Page: s.newPage(w, r, "visit.check_title"), Post: r.URL.Path, Room: "/visit/" + r.PathValue("key"),
+		PathKeys: []string{"udp", "tcp", "tls"}}
+	ice, _ := json.Marshal(s.visitICEServersFor(visitTag(s.visitKey(acc.appt.ID))+".c", s.clock().Add(15*time.Minute)))
+	pg.ICE = string(ice)
+	s.render(w, r, http.StatusOK, "visit_check", pg)
+}
+
+// handleVisitLinkCheckOffer answers the connection test's offer with the
+// server peer's answer: {"sdp": "…"} both ways.
+func (s *Server) handleVisitLinkCheckOffer(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.checkAccess(r); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	var body struct {
+		SDP string `json:"sdp"`
+	}
+	if err := readJSON(r, &body); err != nil || body.SDP == "" {
+		s.error(w, r, errorf(ECodeBadRequest, "error.bad_json"))
+		return
+	}
+	s.visit.mu.Lock()
+	relay := s.visit.relay
+	s.visit.mu.Unlock()
+	if relay == nil {
+		s.error(w, r, errorf(ECodeUnavailable, "visit.check_no_relay"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 8*time.Second)
+	defer cancel()
+	answer, err := relay.AnswerCheck(ctx, body.SDP)
+	if errors.Is(err, visit.ErrBusy) {
+		w.Header().Set("Retry-After", "5")
+		s.error(w, r, errorf(ECodeRateLimited, "error.rate_limited"))
+		return
+	}
+	if err != nil {
+		s.log.Warn("visit check", "err", err)
+		s.error(w, r, errorf(ECodeBadRequest, "error.bad_json"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"sdp": answer})
 }

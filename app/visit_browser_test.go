@@ -207,3 +207,73 @@ func TestBrowserVideoVisit(t *testing.T) {
 		t.Logf("relay counters: %s", fmt.Sprintf("%+v", s))
 	}
 }
+
+// The pre-visit check, a day before the visit: the camera preview works,
+// and the browser reaches the server's own peer through the relay over
+// UDP and TCP (this test relay has no TLS listener, so the page leaves that
+// way out).
+func TestBrowserVisitCheck(t *testing.T) {
+	exe := chromiumPath(t)
+	shots := screenshotDir(t)
+	w := newVisitWorld(t)
+	ts := w.ts
+	browserCtx := startBrowser(t, exe, 1024, 800,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true))
+	patient := newParticipant(t, browserCtx, "patient", "en", shots)
+	defer patient.close()
+	// Too early for the room: the page says when it opens and links the check.
+	// (403: the room is not open; the page is still for people.)
+	patient.do("open the link early", chromedp.Navigate(ts.URL+"/visit/"+w.key))
+	if got, want := patient.text("#visit-closed"), ts.text(t, "en", "visit.err_early"); got != want {
+		t.Errorf("too early the link says %q, want %q", got, want)
+	}
+	// Chromium logs the 403 document as a failed resource: expected here.
+	patient.mu.Lock()
+	kept := patient.problems[:0]
+	for _, m := range patient.problems {
+		if !strings.Contains(m, "status of 403") {
+			kept = append(kept, m)
+		}
+	}
+	patient.problems = kept
+	patient.mu.Unlock()
+	patient.submit("open the check", chromedp.Click(chromedp.ID("visit-check-link")))
+	patient.expectPath("/visit/" + w.key + "/check")
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		done, err := chromedp.Run(patient.step(), chromedp.Evaluate[bool](`document.getElementById("visit-check").dataset.done === "true"`))
+		if err != nil {
+			patient.fail("read the check", err)
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection check did not finish within 40 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	type path struct {
+		Path, State, RTT string
+	}
+	paths, err := chromedp.Run(patient.step(), chromedp.Evaluate[[]path](
+		`Array.from(document.querySelectorAll("#check-paths li")).map(li => ({Path: li.dataset.path, State: li.dataset.state, RTT: li.dataset.rtt || ""}))`))
+	if err != nil {
+		patient.fail("read the paths", err)
+	}
+	want := map[string]string{"udp": "ok", "tcp": "ok", "tls": "none"}
+	for _, p := range paths {
+		if p.State != want[p.Path] {
+			t.Errorf("path %s: %s, want %s", p.Path, p.State, want[p.Path])
+		}
+		t.Logf("check over %s: %s, round trip %s ms", p.Path, p.State, p.RTT)
+	}
+	if ok := patient.text("#check-result"); ok != ts.text(t, "en", "visit.check_ok") {
+		t.Errorf("camera check says %q", ok)
+	}
+	patient.prefix = "en-visit"
+	patient.screenshot("06-pre-visit-check")
+	patient.checkConsole("check")
+}

@@ -28,6 +28,11 @@ func visitMatrix() []matrixRow {
 		{route: "GET /pro/p/{id}/visits/waiting", perm: PermPracticeStaff, path: "/pro/p/{practiceA}/visits/waiting",
 			want: "login notfound notfound ok notfound ok notfound notfound notfound"},
 		{route: "GET /visit-check", perm: PermPublic, path: "/visit-check", want: "ok ok ok ok ok ok ok ok ok"},
+		// The pre-visit check is open from the booking on; a form is not
+		// the JSON offer it takes.
+		{route: "GET /visit/{key}/check", perm: PermPublic, path: "/visit/{visitkey}/check", want: "ok ok ok ok ok ok ok ok ok"},
+		{route: "POST /visit/{key}/check", perm: PermPublic, path: "/visit/{visitkey}/check",
+			want: "invalid invalid invalid invalid invalid invalid invalid invalid invalid"},
 	}
 }
 

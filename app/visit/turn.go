@@ -101,6 +101,8 @@ type Relay struct {
 	tcpPort int
 	tlsPort int
 
+	checks chan struct{} // running pre-visit checks (check.go)
+
 	mu    sync.Mutex
 	quota map[string]int // credential → allocations held
 	conns map[*relayConn]struct{}
@@ -130,7 +132,8 @@ func Start(cfg Config) (*Relay, error) {
 	if cfg.MinPort > cfg.MaxPort || cfg.MaxPort > 65535 {
 		return nil, fmt.Errorf("turn: relay port range %d-%d is not valid", cfg.MinPort, cfg.MaxPort)
 	}
-	r := &Relay{cfg: cfg, now: cfg.Now, secret: cfg.Secret, quota: map[string]int{}, conns: map[*relayConn]struct{}{}}
+	r := &Relay{cfg: cfg, now: cfg.Now, secret: cfg.Secret, quota: map[string]int{}, conns: map[*relayConn]struct{}{},
+		checks: make(chan struct{}, checkSlots)}
 	if len(r.secret) == 0 {
 		r.secret = make([]byte, 32)
 		if _, err := rand.Read(r.secret); err != nil {

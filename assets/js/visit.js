@@ -298,7 +298,8 @@
   say('connecting');
   startMedia().then(() => connect(false));
 
-  // --- The pre-visit check: camera and microphone preview ---
+  // --- The pre-visit check: camera and microphone preview, then the path
+  // to the relay over each transport, against the server's own peer ---
   async function check() {
     const out = $('check-result');
     try {
@@ -321,6 +322,60 @@
     } catch (e) {
       out.textContent = t('check_fail');
       out.dataset.ok = 'false';
+    }
+    const box = $('visit-check');
+    if (!box.dataset.ice) return;
+    let servers = [];
+    try { servers = JSON.parse(box.dataset.ice); } catch (e) { return; }
+    const server = servers[0];
+    let anyOK = false;
+    for (const li of document.querySelectorAll('#check-paths li')) {
+      const path = li.dataset.path;
+      const url = server && server.urls.find((u) => (path === 'tls' ? u.startsWith('turns:') : u.startsWith('turn:') && u.endsWith('transport=' + path)));
+      // A way the server does not offer (TURN over TLS needs HTTPS) is not shown.
+      if (!url) { li.dataset.state = 'none'; li.hidden = true; continue; }
+      let rtt = null;
+      try { rtt = await pathTest(url, server, box.dataset.post); } catch (e) { rtt = null; }
+      li.dataset.state = rtt === null ? 'fail' : 'ok';
+      if (rtt !== null) li.dataset.rtt = String(Math.round(rtt));
+      li.querySelector('span').textContent = rtt === null ? t('check_path_fail') : t('check_path_ok').replace('%r', String(Math.round(rtt)));
+      anyOK = anyOK || rtt !== null;
+    }
+    $('check-summary').textContent = t(anyOK ? 'check_some_ok' : 'check_all_fail');
+    box.dataset.done = 'true';
+  }
+
+  // pathTest opens a data channel to the server's peer through the relay
+  // over one transport and returns the median round-trip time in ms.
+  async function pathTest(url, server, post) {
+    const pc = new RTCPeerConnection({ iceServers: [{ urls: [url], username: server.username, credential: server.credential }], iceTransportPolicy: 'relay' });
+    const timeout = (ms) => new Promise((resolve, reject) => setTimeout(() => reject(new Error('timeout')), ms));
+    try {
+      const dc = pc.createDataChannel('check');
+      const opened = new Promise((resolve) => { dc.onopen = resolve; });
+      await pc.setLocalDescription(await pc.createOffer());
+      await Promise.race([new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') resolve();
+        pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+      }), timeout(6000)]);
+      if (!/ typ relay/.test(pc.localDescription.sdp)) return null;
+      const res = await fetch(post, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sdp: pc.localDescription.sdp }) });
+      if (!res.ok) return null;
+      const answer = await res.json();
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+      await Promise.race([opened, timeout(8000)]);
+      const rtts = [];
+      for (let i = 0; i < 5; i++) {
+        const sent = performance.now();
+        const back = new Promise((resolve) => { dc.onmessage = resolve; });
+        dc.send('ping ' + i);
+        await Promise.race([back, timeout(3000)]);
+        rtts.push(performance.now() - sent);
+      }
+      rtts.sort((a, b) => a - b);
+      return rtts[2];
+    } finally {
+      pc.close();
     }
   }
 })();
