@@ -223,7 +223,7 @@ func relayCall(t *testing.T, server webrtc.ICEServer) {
 }
 
 // turnClient allocates on the relay over UDP with the given credentials.
-func turnClient(t *testing.T, r *Relay, username, password string) (*turn.Client, net.PacketConn, error) {
+func turnClient(t testing.TB, r *Relay, username, password string) (*turn.Client, net.PacketConn, error) {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
