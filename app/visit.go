@@ -108,6 +108,24 @@ func (s *Server) visitLink(apptID string) string {
 // visitStaffPath is where staff join a visit (the planning links it).
 func visitStaffPath(apptID string) string { return "/visits/" + apptID }
 
+// visitJoinPath is the planning's "join" for staff: the staff room of a
+// booked teleconsultation while its window is open, else "".
+func (s *Server) visitJoinPath(ctx context.Context, appt *store.Appointment) string {
+	if !s.visitOpen(appt) || !s.isTele(ctx, appt) {
+		return ""
+	}
+	return visitStaffPath(appt.ID)
+}
+
+// visitCheckLink is the patient's pre-visit check of a booked
+// teleconsultation (for the confirmation and the reminders), else "".
+func (s *Server) visitCheckLink(ctx context.Context, appt *store.Appointment) string {
+	if l := s.visitURLFor(ctx, appt); l != "" {
+		return l + "/check"
+	}
+	return ""
+}
+
 // visitWindow returns when an appointment's room opens and closes.
 func (s *Server) visitWindow(appt *store.Appointment) (opens, closes time.Time) {
 	return appt.Start.Add(-s.cfg.Visit.OpenBefore.Duration), appt.Start.Add(s.cfg.Visit.CloseAfter.Duration)

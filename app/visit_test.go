@@ -117,8 +117,17 @@ func TestVisitLinkAndWindow(t *testing.T) {
 	tampered := w.key[:len(w.key)-1] + map[bool]string{true: "A", false: "B"}[!strings.HasSuffix(w.key, "A")]
 	noRoom("tampered link", ts.get(t, anon, "/visit/"+tampered), 404, "visit.err_not_found")
 	noRoom("bare id", ts.get(t, anon, "/visit/"+w.appt.ID), 404, "visit.err_not_found")
-	// Too early.
+	// Too early: no "join" in the planning yet; the check is open.
 	noRoom("before the window", ts.get(t, anon, "/visit/"+w.key), 403, "visit.err_early")
+	if j := ts.srv.visitJoinPath(context.Background(), w.appt); j != "" {
+		t.Errorf("join offered before the window: %q", j)
+	}
+	if c := ts.srv.visitCheckLink(context.Background(), w.appt); c != link+"/check" {
+		t.Errorf("check link %q", c)
+	}
+	if res := ts.get(t, anon, "/visit/"+w.key+"/check"); res.StatusCode != 200 || !strings.Contains(res.Body, `id="check-paths"`) {
+		t.Errorf("the pre-visit check answers %d", res.StatusCode)
+	}
 	// Inside the window: the room.
 	w.enterWindow(t)
 	res = ts.get(t, anon, "/visit/"+w.key)
@@ -127,6 +136,9 @@ func TestVisitLinkAndWindow(t *testing.T) {
 	}
 	if res.Header.Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("the room page leaks its link in Referer: %q", res.Header.Get("Referrer-Policy"))
+	}
+	if j := ts.srv.visitJoinPath(context.Background(), w.appt); j != "/visits/"+w.appt.ID {
+		t.Errorf("planning join %q inside the window", j)
 	}
 	res = ts.get(t, w.cPro, "/visits/"+w.appt.ID)
 	if res.StatusCode != 200 || !strings.Contains(res.Body, `data-role="staff"`) || !pageHas(res.Body, w.appt.Phone) {
