@@ -4,7 +4,8 @@ package app
 // the patient opens the secret link and waits; the practitioner signs in,
 // opens the visit, sees the patient waiting and lets them in; both receive
 // the other's (fake camera) video, decoded, over a relay ↔ relay candidate
-// pair; they chat over the data channel; the patient reloads and is back
+// pair; they chat over the data channel; a third browser signed in as
+// another practice's practitioner gets no room; the patient reloads and is back
 // in the call. The time from admission ("join") to the first remote frame
 // is logged. Screenshots go to $DARAPORT_SCREENSHOTS (else a temporary
 // directory), named en-visit-NN-<step>.png.
@@ -173,6 +174,27 @@ func TestBrowserVideoVisit(t *testing.T) {
 	}
 	patient.screenshot("03-patient-in-call")
 	pro.screenshot("03-practitioner-in-call")
+
+	// 4b. A third browser, signed in as another practice's practitioner,
+	// gets no room (404, nothing about the visit), and the call goes on.
+	other := newParticipant(t, browserCtx, "other practice", "en", shots)
+	defer other.close()
+	other.navigate(ts.URL + "/login")
+	other.do("sign in", chromedp.SendKeys(chromedp.ID("email"), w.proB.Email), chromedp.SendKeys(chromedp.ID("password"), testPassword))
+	other.submit("sign in", chromedp.Click(chromedp.ID("login-submit")))
+	res, err := chromedp.Run(other.step(), chromedp.NavigateResponse(ts.URL+"/visits/"+w.appt.ID))
+	if err != nil {
+		other.fail("open the visit", err)
+	}
+	rooms, err := chromedp.Run(other.step(), chromedp.Evaluate[int](`document.querySelectorAll("#visit-room, video").length`))
+	if err != nil || res.Status != 404 || rooms != 0 {
+		t.Fatalf("another practice's practitioner: status %d, %d room elements (err %v)", res.Status, rooms, err)
+	}
+	before := pro.callStats().Frames
+	time.Sleep(500 * time.Millisecond)
+	if after := pro.callStats().Frames; after <= before {
+		t.Errorf("the call stalled while a third browser tried to join (%d → %d frames)", before, after)
+	}
 
 	// 5. The patient reloads and is back in the call.
 	if _, err := chromedp.Run(patient.step(), chromedp.Evaluate[bool](`(() => { window.daraportVisit.probe.mark = 1; return true; })()`)); err != nil {
