@@ -269,8 +269,8 @@ var visitScriptMsgs = []string{"connecting", "waiting_room", "waiting_for_patien
 // visitClosedPage is the data of templates/pages/visit_closed.html.
 type visitClosedPage struct {
 	*Page
-	Message string
-	Opens   string
+	Message  string
+	Opens    string
 	Retry    string // the page to reload once open
 	CheckURL string // the pre-visit check, for the patient's link
 }

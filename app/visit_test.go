@@ -221,7 +221,6 @@ func TestVisitAPI(t *testing.T) {
 	}
 }
 
-
 // wsPeer is a Go signaling client.
 type wsPeer struct {
 	t *testing.T
