@@ -375,3 +375,37 @@ func TestPeerFilter(t *testing.T) {
 		}
 	}
 }
+
+// An allocation does not outlive its credential: once it expires the relay
+// stops carrying the allocation's data (and refreshes are refused).
+func TestRelayAllocationEndsWithCredential(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.MinPort, c.MaxPort = 21000, 21999 })
+	var peer net.PacketConn
+	for p := 21500; p < 21999 && peer == nil; p++ {
+		peer, _ = net.ListenPacket("udp4", "127.0.0.2:"+strconv.Itoa(p))
+	}
+	if peer == nil {
+		t.Fatal("no free port for the peer")
+	}
+	defer peer.Close()
+	user, pass := r.Credentials("tag.p", time.Now().Add(2*time.Second))
+	_, relayConn, err := turnClient(t, r, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	buf := make([]byte, 64)
+	if _, err := relayConn.WriteTo([]byte("before"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, _, err := peer.ReadFrom(buf); err != nil || string(buf[:n]) != "before" {
+		t.Fatalf("before expiry the peer got %q, %v", buf[:n], err)
+	}
+	time.Sleep(3 * time.Second)
+	_, _ = relayConn.WriteTo([]byte("after"), peer.LocalAddr())
+	peer.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, _, err := peer.ReadFrom(buf); err == nil {
+		t.Fatalf("after the credential expired the relay still carried %q", buf[:n])
+	}
+}
