@@ -425,15 +425,20 @@ type clientMessage struct {
 }
 
 // visitSocket runs one party's signaling connection. The upgrade is
-// refused when the Origin is not this site (coder/websocket compares it
-// with the Host): another site's page cannot join a call with the
-// visitor's cookies.
+// refused when the Origin is not this site: another site's page cannot
+// join a call with the visitor's cookies.
 func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, acc *visitAccess) {
 	// The HTTP server's read and write timeouts would cut a call short.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	c, err := websocket.Accept(w, r, nil)
+	// Same origin: the request's Host, or the configured site (a reverse
+	// proxy may rewrite Host); anything else is refused with 403.
+	opts := &websocket.AcceptOptions{}
+	if h := s.baseURL.Host; h != "" && !strings.ContainsAny(h, "[]*?\\") {
+		opts.OriginPatterns = []string{h}
+	}
+	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin)
 	}
