@@ -159,7 +159,9 @@ func (h *Hub) Leave(visitID string, m *Member) {
 	for _, o := range rm.seats {
 		o.send(message{Type: "state", Admitted: ptr(rm.admitted), Peer: ptr(false), Waiting: ptr(false)})
 	}
-	if len(rm.seats) == 0 && !rm.admitted {
+	// An empty room goes: the admission is kept by OnAdmit's caller and
+	// passed to the next Join.
+	if len(rm.seats) == 0 {
 		delete(h.rooms, visitID)
 	}
 }
