@@ -17,7 +17,7 @@
 set -euo pipefail
 RUNS=${1:-3}
 STREAMS=${STREAMS:-50}
-PEAK_MSGS=${PEAK_MSGS:-3000}
+PEAK_MSGS=${PEAK_MSGS:-8000}  # ≥ 8 s of sending: uclient reports whole seconds
 cd "$(dirname "$0")/../../.."
 for tool in turnserver turnutils_uclient turnutils_peer go python3 bc; do
 	command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y coturn)" >&2; exit 1; }
@@ -27,7 +27,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$tmp"
+	if grep -q failed "$tmp/results" 2>/dev/null; then echo "logs kept in $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
@@ -101,6 +101,12 @@ for run in $(seq 1 "$RUNS"); do
 		if [ "$srv" = coturn ]; then port=$CP pid=$CPID; else port=$DP pid=$DPID; fi
 		read -r vs vr vloss vt vcpu <<<"$(load "$srv" "$port" "$pid" 5 1000)"
 		read -r ps pr ploss pt pcpu <<<"$(load "$srv" "$port" "$pid" 1 "$PEAK_MSGS")"
+		if [ "$vs" -eq 0 ] || [ "$ps" -eq 0 ]; then
+			# uclient printed no summary (it failed to allocate): say so and
+			# leave the run out of the medians.
+			echo "$srv run=$run failed (see the uclient output in $tmp/$srv.uclient.log)" | tee -a "$tmp/results"
+			continue
+		fi
 		rate=$(echo "$pr / $pt" | bc -l)
 		us=$(echo "$pcpu * 1000000 / (2 * ($pr + ($pr == 0)))" | bc -l)
 		printf '%s run=%d video_loss=%.3f%% video_recv=%d/%d peak_rate=%.0f msg/s peak_loss=%.2f%% cpu_per_msg=%.2f us\n' \
@@ -110,7 +116,7 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 echo
-echo "medians over $RUNS interleaved runs ($STREAMS streams; $(nproc) cores, shared with whatever else runs):"
+echo "medians over the successful of $RUNS interleaved runs ($STREAMS streams; $(nproc) cores, shared with whatever else runs):"
 for srv in coturn daraport; do
 	vl=$(awk -v s=$srv '$1==s {print $2}' "$tmp/raw" | median)
 	pr=$(awk -v s=$srv '$1==s {print $3}' "$tmp/raw" | median)
