@@ -117,6 +117,7 @@ var apiSummaries = map[string]string{
 	"POST /api/v1/appointments":                                 "Book: claim a free start for a type (one transaction; 409 slot_taken with alternatives when it was just taken); Idempotency-Key header makes a retry find the same booking",
 	"GET /api/v1/appointments":                                  "The caller's appointments, or with practice_id a practice's (staff), newest first",
 	"GET /api/v1/appointments/{id}":                             "One appointment (its patient or the practice's staff)",
+	"GET /api/v1/appointments/{id}/visit":                       "A teleconsultation's video visit inside its window (its patient or the practice's staff): url, expires_at and ice_servers with short-lived TURN credentials",
 	"POST /api/v1/appointments/{id}/cancel":                     "Cancel (the patient within the practice's rules, or its staff)",
 	"POST /api/v1/appointments/{id}/move":                       "Move to another free start in one atomic step; the id stays",
 	"GET /api/v1/practices/{id}/holidays":                       "Public holidays of the practice's country for a year, and whether they are blocked",

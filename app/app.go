@@ -106,6 +106,8 @@ type Server struct {
 	// live fans committed appointment changes out to open planning views
 	// (workspace.go).
 	live liveHub
+	// visit holds the video visits' signaling hub and TURN relay (visit.go).
+	visit visitRuntime
 }
 
 // Option changes how New builds the server (used by tests and the demo).
@@ -183,6 +185,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", s.cfg.Server.Addr, err)
 	}
 	if tcfg := s.tlsConfig(); tcfg != nil {
+		// The TURN relay's TLS listener serves the same certificate.
+		s.visit.tlsConfig = s.tlsConfig
 		defer s.ops.certs.stop()
 		if s.ops.certs.mode == "files" {
 			if err := s.ops.certs.load(ctx); err != nil {
@@ -254,6 +258,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Open planning event streams never end by themselves: end them when
 	// shutdown starts, so it does not wait for its timeout.
 	hs.RegisterOnShutdown(s.live.close)
+	stopTURN := s.startTURN()
+	defer stopTURN()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "base_url", s.cfg.Server.BaseURL)

@@ -45,7 +45,8 @@ func (s *Server) apiAppointment(a *store.Appointment, zone string) apiAppointmen
 	loc := s.location(zone)
 	return apiAppointment{ID: a.ID, PractitionerID: a.PracticeID, PatientID: a.PatientID, TypeID: a.TypeID,
 		Start: a.Start.In(loc).Format(time.RFC3339), End: a.End.In(loc).Format(time.RFC3339), State: a.State,
-		PaymentState: a.PaymentState, Reason: a.Reason, Phone: a.Phone, LocationID: a.LocationID, Source: a.Source}
+		PaymentState: a.PaymentState, Reason: a.Reason, Phone: a.Phone, LocationID: a.LocationID, Source: a.Source,
+		VisitURL: s.visitURLFor(context.Background(), a)}
 }
 
 func readJSON(r *http.Request, v any) error {

@@ -283,8 +283,10 @@ func TestBookPagesFlow(t *testing.T) {
 			t.Errorf("stored teleconsultation: reason %q phone %q payment %q", a.Reason, a.Phone, a.PaymentState)
 		}
 		page := ts.get(t, w.ca, "/appointments/"+id+"/confirmed")
-		if !pageHas(page.Body, en("appts.visit_pending")) || !strings.Contains(page.Body, `class="card appt appt-detail appt-unpaid`) {
-			t.Errorf("confirmation of a teleconsultation: no visit placeholder or not marked unpaid")
+		// The video visit's secret link (issue 7) is on the confirmation.
+		if !strings.Contains(page.Body, `href="`+ts.srv.visitLink(id)+`"`) || !pageHas(page.Body, en("appts.visit_join")) ||
+			!strings.Contains(page.Body, `class="card appt appt-detail appt-unpaid`) {
+			t.Errorf("confirmation of a teleconsultation: no visit link or not marked unpaid")
 		}
 	})
 

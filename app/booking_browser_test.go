@@ -143,8 +143,12 @@ func bookingJourney(t *testing.T, browserCtx context.Context, shots, lang string
 	if got := user.text("main h1"); got != cat.msg(t, "appts.confirmed_heading") {
 		t.Errorf("confirmation heading %q", got)
 	}
-	if got := user.text("#visit-pending"); got != cat.msg(t, "appts.visit_pending") {
-		t.Errorf("video placeholder says %q", got)
+	// The video visit's secret link (issue 7).
+	if got := user.text(".appt-visit a.button"); got != cat.msg(t, "appts.visit_join") {
+		t.Errorf("video visit button says %q", got)
+	}
+	if href, err := chromedp.Run(user.step(), chromedp.Evaluate[string](`document.querySelector(".appt-visit a.button").href`)); err != nil || href != ts.srv.visitLink(id) {
+		t.Errorf("video visit button links %q (err %v), want %q", href, err, ts.srv.visitLink(id))
 	}
 	if got := user.text(".appt-reason"); got != booked.Reason {
 		t.Errorf("the page shows the reason as %q, want %q (escaped text)", got, booked.Reason)

@@ -152,6 +152,12 @@ type TURNConfig struct {
 	PublicIP   string   `toml:"public_ip"`   // relay candidate address; empty: detected
 	TLSListen  string   `toml:"tls_listen"`  // TURN over TLS; needs tls.mode acme or files
 	AllowPeers []string `toml:"allow_peers"` // CIDRs the relay may reach although private
+	// Relayed ports, per allocation bandwidth (kbit/s each way, 0: no
+	// limit) and allocations one visit credential may hold (0: no limit).
+	RelayMinPort  int `toml:"relay_min_port"`
+	RelayMaxPort  int `toml:"relay_max_port"`
+	BandwidthKbps int `toml:"bandwidth_kbps"`
+	UserQuota     int `toml:"user_quota"`
 }
 
 // PlanningConfig is the [planning] section.
@@ -251,9 +257,13 @@ func DefaultConfig() Config {
 			RetryFor: Duration{72 * time.Hour},
 		},
 		TURN: TURNConfig{
-			Enabled:    true,
-			Listen:     ":3478",
-			AllowPeers: []string{},
+			Enabled:       true,
+			Listen:        ":3478",
+			AllowPeers:    []string{},
+			RelayMinPort:  49152,
+			RelayMaxPort:  65535,
+			BandwidthKbps: 10000,
+			UserQuota:     12,
 		},
 		Planning: PlanningConfig{
 			RollAt:      "02:30",
@@ -674,6 +684,18 @@ func (c *Config) validateTURN() error {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			return bad("turn.allow_peers", "%q is not a CIDR (like \"10.0.0.0/8\")", p)
 		}
+	}
+	if t.RelayMinPort < 1024 || t.RelayMinPort > 65535 {
+		return bad("turn.relay_min_port", "%d is not between 1024 and 65535", t.RelayMinPort)
+	}
+	if t.RelayMaxPort < t.RelayMinPort || t.RelayMaxPort > 65535 {
+		return bad("turn.relay_max_port", "%d is not between relay_min_port and 65535", t.RelayMaxPort)
+	}
+	if t.BandwidthKbps < 0 {
+		return bad("turn.bandwidth_kbps", "%d must not be negative", t.BandwidthKbps)
+	}
+	if t.UserQuota < 0 {
+		return bad("turn.user_quota", "%d must not be negative", t.UserQuota)
 	}
 	return nil
 }

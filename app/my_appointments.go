@@ -190,10 +190,10 @@ func myApptAddress(addr, postal, city string) string {
 }
 
 // appointmentVisitLink is the hook for the video visit (DESIGN §6): the
-// link of the appointment's visit once one exists, else "". Until the video
-// issue lands no visit exists, and the pages say the link will appear there.
+// patient's secret link to the visit of a booked teleconsultation, else "".
+// It writes nothing, so mails built inside a transaction may call it.
 func (s *Server) appointmentVisitLink(ctx context.Context, appt *store.Appointment) string {
-	return ""
+	return s.visitURLFor(ctx, appt)
 }
 
 // myAppointmentsPage is the data of templates/pages/appointments.html.

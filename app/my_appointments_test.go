@@ -353,11 +353,11 @@ func TestMyAppointmentConfirmationAndICS(t *testing.T) {
 		t.Errorf("after a move SEQUENCE %v", p)
 	}
 
-	// A teleconsultation: the video placeholder (no visit exists yet), no street address in the file.
+	// A teleconsultation: the video visit's link (issue 7), no street address in the file.
 	tele := w.bookDirect(t, w.a, w.tele, w.starts(t, w.tele, 3)[9].ID, "", "+33 6 12 34 56 78")
 	page = ts.get(t, w.ca, "/appointments/"+tele.ID)
-	if !strings.Contains(page.Body, `id="visit-pending"`) || !pageHas(page.Body, en("appts.visit_pending")) {
-		t.Error("teleconsultation page lacks the video placeholder")
+	if link := ts.srv.visitLink(tele.ID); link == "" || !strings.Contains(page.Body, `href="`+link+`"`) || !pageHas(page.Body, en("appts.visit_join")) {
+		t.Error("teleconsultation page lacks the video visit link")
 	}
 	ev = parseOneEvent(t, ts.get(t, w.ca, "/appointments/"+tele.ID+".ics").Body)
 	if l, _ := ev.Props.Text(ical.PropLocation); l != en("appts.tele") {

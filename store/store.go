@@ -83,6 +83,8 @@ type DB struct {
 	intakeDirty atomic.Bool
 	// outboxHook is called when a queued outbox row is written (outbox.go).
 	outboxHook atomic.Pointer[func()]
+	// linkKey makes visit links (visits.go), derived from the at-rest key.
+	linkKey []byte
 }
 
 // Open opens (creating if needed) the database in opts.Dir, applies pending
@@ -136,6 +138,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return nil, err
 		}
 		db.keyID = KeyFingerprint(opts.Key)
+		db.linkKey = deriveLinkKey(opts.Key)
 	}
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()

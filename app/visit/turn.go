@@ -1,0 +1,581 @@
+// Package visit carries Daraport's video visits below the web layer: the
+// in-process TURN relay (pion/turn) with its peer filter, short-lived
+// per-visit credentials, quotas and counters, and the signaling hub that
+// pairs the two parties of a visit. It imports no part of the web
+// application.
+//
+//	r, err := visit.Start(visit.Config{Listen: ":3478", PublicIP: "203.0.113.7"})
+//	servers := r.ICEServers("visio.example.org", "visit-tag", expires)
+//	defer r.Close()
+package visit
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // TURN REST credentials are HMAC-SHA1 by specification
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/transport/v4/reuseport"
+	"github.com/pion/turn/v5"
+)
+
+// Config configures the relay.
+type Config struct {
+	// Listen is the UDP and TCP address ("host:port"; port 0 picks one).
+	Listen string
+	// TLSListen is the TURN-over-TLS address; "" for none.
+	TLSListen string
+	// TLSConfig returns the HTTPS server's TLS configuration (called per
+	// handshake, so renewed certificates are picked up); required with
+	// TLSListen.
+	TLSConfig func() *tls.Config
+	// PublicIP is put in relay candidates; "" detects one.
+	PublicIP string
+	// AllowPeers are prefixes the relay may reach although not public.
+	AllowPeers []netip.Prefix
+	// MinPort and MaxPort bound the relayed ports (inclusive).
+	MinPort, MaxPort int
+	// BandwidthBytes limits each allocation, per direction, in bytes per
+	// second (0: no limit).
+	BandwidthBytes int64
+	// UserQuota is the number of allocations one credential may hold at
+	// once (0: no limit).
+	UserQuota int
+	// UDPListeners is how many SO_REUSEPORT sockets share the UDP port
+	// (default 2: what matches coturn's rate here, TESTING.md).
+	UDPListeners int
+	// SocketBuffer is the receive and send buffer of the UDP sockets
+	// (default 2 MiB).
+	SocketBuffer int
+	// Secret is the shared secret of the credentials; nil makes a random
+	// one (credentials then last no longer than the process).
+	Secret []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives the relay's errors; nil discards them.
+	Log *slog.Logger
+}
+
+// Realm is the TURN realm of Daraport's relay.
+const Realm = "daraport"
+
+// Stats are the relay's counters, for the administration pages.
+type Stats struct {
+	Allocations      int64 // active now
+	AllocationsTotal int64 // since start
+	BytesToPeers     int64 // relayed from clients to peers
+	BytesFromPeers   int64 // relayed from peers to clients
+	PacketsRelayed   int64
+	PeersRefused     int64 // permissions refused by the peer filter
+	PacketsDropped   int64 // over the bandwidth limit or to a refused address
+	AuthFailures     int64
+	QuotaRefusals    int64
+}
+
+// Relay is a running TURN server.
+type Relay struct {
+	cfg     Config
+	now     func() time.Time
+	secret  []byte
+	filter  *PeerFilter
+	server  *turn.Server
+	udp     []net.PacketConn
+	tcp     net.Listener
+	tlsLn   net.Listener
+	public  netip.Addr
+	udpPort int
+	tcpPort int
+	tlsPort int
+
+	checks chan struct{} // running pre-visit checks (check.go)
+
+	mu    sync.Mutex
+	quota map[string]int // credential → allocations held
+	conns map[*relayConn]struct{}
+
+	allocs, allocsTotal, toPeers, fromPeers, packets atomic.Int64
+	refused, dropped, authFail, quotaRefused         atomic.Int64
+}
+
+// Start listens and starts relaying. It returns an error naming the address
+// when a listener cannot be opened.
+func Start(cfg Config) (*Relay, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.UDPListeners <= 0 {
+		cfg.UDPListeners = 2
+	}
+	if cfg.SocketBuffer <= 0 {
+		cfg.SocketBuffer = 2 << 20
+	}
+	if cfg.MinPort <= 0 || cfg.MaxPort <= 0 {
+		cfg.MinPort, cfg.MaxPort = 49152, 65535
+	}
+	if cfg.MinPort > cfg.MaxPort || cfg.MaxPort > 65535 {
+		return nil, fmt.Errorf("turn: relay port range %d-%d is not valid", cfg.MinPort, cfg.MaxPort)
+	}
+	r := &Relay{cfg: cfg, now: cfg.Now, secret: cfg.Secret, quota: map[string]int{}, conns: map[*relayConn]struct{}{},
+		checks: make(chan struct{}, checkSlots)}
+	if len(r.secret) == 0 {
+		r.secret = make([]byte, 32)
+		if _, err := rand.Read(r.secret); err != nil {
+			return nil, err
+		}
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("turn.listen: %w", err)
+	}
+	if r.public, err = publicAddr(cfg.PublicIP, host); err != nil {
+		return nil, err
+	}
+	bind := relayBind(r.public, host)
+	own := []netip.Addr{r.public}
+	if b, err := netip.ParseAddr(bind); err == nil && !b.IsUnspecified() && b != r.public {
+		own = append(own, b)
+	}
+	r.filter = NewPeerFilter(own, cfg.AllowPeers)
+	// With port 0 the TCP listener must take the port the kernel gave
+	// UDP; if something holds it, try another.
+	_, port, _ := net.SplitHostPort(cfg.Listen)
+	for try := 0; ; try++ {
+		err := r.listen(host)
+		if err == nil {
+			break
+		}
+		r.closeListeners()
+		r.udp, r.tcp, r.tlsLn = nil, nil, nil
+		if port != "0" || try == 20 {
+			return nil, err
+		}
+	}
+	gen := &relayGen{r: r, inner: &turn.RelayAddressGeneratorPortRange{
+		RelayAddress: net.IP(r.public.AsSlice()), Address: bind,
+		MinPort: uint16(cfg.MinPort), MaxPort: uint16(cfg.MaxPort), MaxRetries: 40,
+	}}
+	perm := func(_ net.Addr, ip net.IP) bool {
+		if r.filter.AllowedIP(ip) {
+			return true
+		}
+		r.refused.Add(1)
+		return false
+	}
+	sc := turn.ServerConfig{
+		Realm:              Realm,
+		LoggerFactory:      pionLogger(cfg.Log),
+		AuthHandler:        r.auth,
+		QuotaHandler:       r.allowAllocation,
+		AllocationLifetime: 10 * time.Minute,
+		EventHandler: turn.EventHandler{
+			OnAuth: func(_, _ net.Addr, _, _, _, _ string, verdict bool) {
+				if !verdict {
+					r.authFail.Add(1)
+				}
+			},
+			OnAllocationCreated: func(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
+				r.allocs.Add(1)
+				r.allocsTotal.Add(1)
+			},
+			OnAllocationDeleted: func(_, _ net.Addr, _, user, _ string) {
+				r.allocs.Add(-1)
+				r.mu.Lock()
+				if r.quota[user]--; r.quota[user] <= 0 {
+					delete(r.quota, user)
+				}
+				r.mu.Unlock()
+			},
+		},
+	}
+	for _, pc := range r.udp {
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: gen, PermissionHandler: perm})
+	}
+	sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: r.tcp, RelayAddressGenerator: gen, PermissionHandler: perm})
+	if r.tlsLn != nil {
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: r.tlsLn, RelayAddressGenerator: gen, PermissionHandler: perm})
+	}
+	if r.server, err = turn.NewServer(sc); err != nil {
+		r.closeListeners()
+		return nil, fmt.Errorf("turn: %w", err)
+	}
+	return r, nil
+}
+
+// listen opens the UDP sockets (sharing one port), the TCP listener on the
+// same port, and the TLS listener.
+func (r *Relay) listen(host string) error {
+	lc := net.ListenConfig{Control: reuseport.Control}
+	addr := r.cfg.Listen
+	for i := 0; i < r.cfg.UDPListeners; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			return fmt.Errorf("turn.listen %s (udp): %w", addr, err)
+		}
+		if uc, ok := pc.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(r.cfg.SocketBuffer)
+			_ = uc.SetWriteBuffer(r.cfg.SocketBuffer)
+		}
+		r.udp = append(r.udp, pc)
+		if i == 0 {
+			r.udpPort = pc.LocalAddr().(*net.UDPAddr).Port
+			addr = net.JoinHostPort(host, strconv.Itoa(r.udpPort))
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("turn.listen %s (tcp): %w", addr, err)
+	}
+	r.tcp = ln
+	r.tcpPort = ln.Addr().(*net.TCPAddr).Port
+	if r.cfg.TLSListen != "" {
+		if r.cfg.TLSConfig == nil {
+			return errors.New("turn.tls_listen needs the HTTPS certificate (tls.mode acme or files)")
+		}
+		ln, err := net.Listen("tcp", r.cfg.TLSListen)
+		if err != nil {
+			return fmt.Errorf("turn.tls_listen %s: %w", r.cfg.TLSListen, err)
+		}
+		get := r.cfg.TLSConfig
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := get().Clone()
+			c.NextProtos = nil // TURN, not HTTP/2
+			return c, nil
+		}}
+		r.tlsLn = tls.NewListener(ln, tc)
+		r.tlsPort = ln.Addr().(*net.TCPAddr).Port
+	}
+	return nil
+}
+
+func (r *Relay) closeListeners() {
+	for _, pc := range r.udp {
+		pc.Close()
+	}
+	if r.tcp != nil {
+		r.tcp.Close()
+	}
+	if r.tlsLn != nil {
+		r.tlsLn.Close()
+	}
+}
+
+// Close stops the relay and ends every allocation.
+func (r *Relay) Close() error {
+	r.mu.Lock()
+	conns := make([]*relayConn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return r.server.Close()
+}
+
+// Ports returns the bound UDP/TCP port and the TLS port (0 without TLS).
+func (r *Relay) Ports() (port, tlsPort int) { return r.udpPort, r.tlsPort }
+
+// PublicIP is the address put in relay candidates.
+func (r *Relay) PublicIP() netip.Addr { return r.public }
+
+// Stats returns the counters.
+func (r *Relay) Stats() Stats {
+	return Stats{Allocations: r.allocs.Load(), AllocationsTotal: r.allocsTotal.Load(),
+		BytesToPeers: r.toPeers.Load(), BytesFromPeers: r.fromPeers.Load(), PacketsRelayed: r.packets.Load(),
+		PeersRefused: r.refused.Load(), PacketsDropped: r.dropped.Load(), AuthFailures: r.authFail.Load(),
+		QuotaRefusals: r.quotaRefused.Load()}
+}
+
+// Credentials returns TURN REST credentials for user valid until expires:
+// the username "expiry:user" and the base64 HMAC-SHA1 of it under the
+// relay's secret.
+func (r *Relay) Credentials(user string, expires time.Time) (username, credential string) {
+	username = strconv.FormatInt(expires.Unix(), 10) + ":" + user
+	return username, r.password(username)
+}
+
+func (r *Relay) password(username string) string {
+	m := hmac.New(sha1.New, r.secret)
+	m.Write([]byte(username))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// ICEServer is one entry of RTCConfiguration.iceServers.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username"`
+	Credential string   `json:"credential"`
+}
+
+// ICEServers returns the relay's URLs under host (the site's public name,
+// which the TLS certificate covers) with credentials for user.
+func (r *Relay) ICEServers(host, user string, expires time.Time) []ICEServer {
+	username, cred := r.Credentials(user, expires)
+	hp := net.JoinHostPort(host, strconv.Itoa(r.udpPort))
+	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	if r.tlsPort != 0 {
+		urls = append(urls, "turns:"+net.JoinHostPort(host, strconv.Itoa(r.tlsPort))+"?transport=tcp")
+	}
+	return []ICEServer{{URLs: urls, Username: username, Credential: cred}}
+}
+
+// auth checks a TURN REST credential. The user id it returns is the whole
+// username, so quotas count per credential and the relay connections know
+// when the credential expires.
+func (r *Relay) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
+	exp, _, ok := strings.Cut(ra.Username, ":")
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if !ok || err != nil || !r.now().Before(time.Unix(t, 0)) {
+		return "", nil, false // counted by OnAuth
+	}
+	return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, r.password(ra.Username)), true
+}
+
+// allowAllocation is the per-credential allocation quota.
+func (r *Relay) allowAllocation(user, _ string, _ net.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg.UserQuota > 0 && r.quota[user] >= r.cfg.UserQuota {
+		r.quotaRefused.Add(1)
+		return false
+	}
+	r.quota[user]++
+	return true
+}
+
+// credentialExpiry reads the expiry from a TURN REST username.
+func credentialExpiry(username string) time.Time {
+	exp, _, _ := strings.Cut(username, ":")
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(t, 0)
+}
+
+// publicAddr is the configured public IP, else the listen host when it is a
+// specific address, else the first global unicast interface address
+// (IPv4 first), else 127.0.0.1.
+func publicAddr(configured, listenHost string) (netip.Addr, error) {
+	if configured != "" {
+		a, err := netip.ParseAddr(configured)
+		if err != nil {
+			return a, fmt.Errorf("turn.public_ip: %q is not an IP address", configured)
+		}
+		return a.Unmap(), nil
+	}
+	if a, err := netip.ParseAddr(listenHost); err == nil && !a.IsUnspecified() {
+		return a.Unmap(), nil
+	}
+	var v6 netip.Addr
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, ad := range addrs {
+			n, ok := ad.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			a, ok := netip.AddrFromSlice(n.IP)
+			if !ok || !a.IsGlobalUnicast() {
+				continue
+			}
+			a = a.Unmap()
+			if a.Is4() {
+				return a, nil
+			}
+			if !v6.IsValid() {
+				v6 = a
+			}
+		}
+	}
+	if v6.IsValid() {
+		return v6, nil
+	}
+	return netip.MustParseAddr("127.0.0.1"), nil
+}
+
+// relayBind is the address relay sockets bind to: the public address when
+// it is local (so peers' packets come back from the address they were sent
+// to), else the listen host, else every address.
+func relayBind(public netip.Addr, listenHost string) string {
+	if pc, err := net.ListenPacket("udp", net.JoinHostPort(public.String(), "0")); err == nil {
+		pc.Close()
+		return public.String()
+	}
+	if listenHost != "" {
+		return listenHost
+	}
+	if public.Is6() {
+		return "::"
+	}
+	return "0.0.0.0"
+}
+
+// relayGen wraps pion's port-range generator: every relayed socket is a
+// relayConn, and TCP relays (RFC 6062), which WebRTC does not use, are not
+// offered.
+type relayGen struct {
+	r     *Relay
+	inner *turn.RelayAddressGeneratorPortRange
+}
+
+func (g *relayGen) Validate() error { return g.inner.Validate() }
+
+func (g *relayGen) AllocatePacketConn(c turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	pc, addr, err := g.inner.AllocatePacketConn(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g.r.wrap(pc, c.UserID), addr, nil
+}
+
+var errNoTCPRelay = errors.New("turn: TCP relaying is not offered")
+
+func (g *relayGen) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, errNoTCPRelay
+}
+
+func (g *relayGen) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) { return nil, errNoTCPRelay }
+
+// relayConn is one allocation's relayed socket. It drops packets to
+// addresses the filter refuses and, on the relay's own addresses, to ports
+// outside the relay range (the permission handler sees only the IP); it
+// enforces the bandwidth limit per direction, counts bytes, and closes
+// when the credential expires, so no allocation outlives its credential.
+type relayConn struct {
+	net.PacketConn
+	r       *Relay
+	in, out bucket
+	timer   *time.Timer
+	once    sync.Once
+}
+
+func (r *Relay) wrap(pc net.PacketConn, user string) net.PacketConn {
+	c := &relayConn{PacketConn: pc, r: r}
+	c.in.rate, c.out.rate = r.cfg.BandwidthBytes, r.cfg.BandwidthBytes
+	c.in.tokens, c.out.tokens = float64(c.in.rate), float64(c.out.rate)
+	r.mu.Lock()
+	r.conns[c] = struct{}{}
+	r.mu.Unlock()
+	if exp := credentialExpiry(user); !exp.IsZero() {
+		c.timer = time.AfterFunc(exp.Sub(r.now()), func() { c.Close() })
+	}
+	return c
+}
+
+func (c *relayConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.r.mu.Lock()
+		delete(c.r.conns, c)
+		c.r.mu.Unlock()
+		err = c.PacketConn.Close()
+	})
+	return err
+}
+
+// WriteTo sends a client's data to a peer. A dropped packet reports
+// success: UDP loses packets, and an error would end the allocation.
+func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		c.r.dropped.Add(1)
+		return len(p), nil
+	}
+	ip, _ := netip.AddrFromSlice(ua.IP)
+	f := c.r.filter
+	if !f.Allowed(ip) || (f.Own(ip) && (ua.Port < c.r.cfg.MinPort || ua.Port > c.r.cfg.MaxPort)) {
+		c.r.dropped.Add(1)
+		return len(p), nil
+	}
+	if !c.out.take(len(p), c.r.now()) {
+		c.r.dropped.Add(1)
+		return len(p), nil
+	}
+	n, err := c.PacketConn.WriteTo(p, addr)
+	c.r.toPeers.Add(int64(n))
+	c.r.packets.Add(1)
+	return n, err
+}
+
+// ReadFrom receives a peer's data for the client, dropping what exceeds the
+// bandwidth limit.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if !c.in.take(n, c.r.now()) {
+			c.r.dropped.Add(1)
+			continue
+		}
+		c.r.fromPeers.Add(int64(n))
+		c.r.packets.Add(1)
+		return n, addr, nil
+	}
+}
+
+// bucket is a token bucket of bytes with one second of burst.
+type bucket struct {
+	mu     sync.Mutex
+	rate   int64 // bytes per second; 0: unlimited
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) take(n int, now time.Time) bool {
+	if b.rate <= 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.last.IsZero() {
+		b.tokens += now.Sub(b.last).Seconds() * float64(b.rate)
+		if b.tokens > float64(b.rate) {
+			b.tokens = float64(b.rate)
+		}
+	}
+	b.last = now
+	if b.tokens < float64(n) {
+		return false
+	}
+	b.tokens -= float64(n)
+	return true
+}
+
+// pionLogger sends pion's errors to the application's logger and drops the
+// rest (pion's debug output would name clients' addresses per packet).
+func pionLogger(l *slog.Logger) logging.LoggerFactory {
+	f := logging.NewDefaultLoggerFactory()
+	f.DefaultLogLevel = logging.LogLevelError
+	f.Writer = slogWriter{l}
+	return f
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn("turn", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
