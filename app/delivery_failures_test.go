@@ -205,8 +205,10 @@ func TestDeliveryGreylisted(t *testing.T) {
 		if got.State != store.OutboxQueued || !strings.Contains(got.LastError, "451") {
 			t.Fatalf("attempt %d: state %s error %q", i, got.State, got.LastError)
 		}
+		// Jitter is ±15 %; the row is read a moment after it was written,
+		// longer on a loaded machine, hence the wider lower bound.
 		wait := got.NextAttemptAt.Sub(ts.srv.clock())
-		if want := retrySteps[i-1]; wait < want*80/100 || wait > want*120/100 {
+		if want := retrySteps[i-1]; wait < want*70/100 || wait > want*120/100 {
 			t.Errorf("attempt %d: next in %v, want about %v", i, wait, want)
 		}
 		ts.later(got.NextAttemptAt.Sub(ts.srv.clock()) + time.Second)
