@@ -95,6 +95,8 @@ type Server struct {
 	rollMu sync.Mutex
 	// nearby caches, for a second, the free starts offered to race losers.
 	nearby sync.Map
+	// bookGate bounds the API bookings served at once (appointments.go).
+	bookGate chan struct{}
 	// tokens caches who an API token is (auth_cache.go).
 	tokens tokenCache
 	// intakeCache holds the questions of each type (intake.go).
@@ -123,7 +125,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // templates/ folder and assetsFS the assets/ folder; every template is parsed
 // now so a broken one stops start-up.
 func New(cfg Config, db *store.DB, templatesFS, assetsFS fs.FS, opts ...Option) (*Server, error) {
-	s := &Server{cfg: cfg, db: db, now: time.Now, started: time.Now()}
+	s := &Server{cfg: cfg, db: db, now: time.Now, started: time.Now(), bookGate: make(chan struct{}, 16)}
 	for _, o := range opts {
 		o(s)
 	}

@@ -76,8 +76,21 @@ func (s *Server) handleAPIBook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := actorFrom(r)
-	appt, err := s.book(r.Context(), bookRequest{SlotID: body.SlotID, TypeID: body.TypeID, Reason: body.Reason, Phone: body.Phone,
-		Key: truncate(r.Header.Get("Idempotency-Key"), 100), Patient: a.User, ActorID: a.User.ID, IP: s.clientIP(r), Answers: answers})
+	// A burst (a thousand patients on the same morning's slots) is served
+	// a few at a time rather than all at once: the same work without a
+	// thousand goroutines fighting over the read pool and the scheduler.
+	// Taken once the body is read, so slow clients cannot hold it.
+	select {
+	case s.bookGate <- struct{}{}:
+	case <-r.Context().Done():
+		s.error(w, r, r.Context().Err())
+		return
+	}
+	appt, err := func() (*store.Appointment, error) {
+		defer func() { <-s.bookGate }()
+		return s.book(r.Context(), bookRequest{SlotID: body.SlotID, TypeID: body.TypeID, Reason: body.Reason, Phone: body.Phone,
+			Key: truncate(r.Header.Get("Idempotency-Key"), 100), Patient: a.User, ActorID: a.User.ID, IP: s.clientIP(r), Answers: answers})
+	}()
 	if err != nil {
 		s.error(w, r, err)
 		return
