@@ -468,6 +468,10 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, acc *visitA
 		c.Close(websocket.StatusPolicyViolation, "full")
 		return
 	}
+	// The practice's open plannings show who waits: tell them now and
+	// when this party leaves.
+	s.live.publish(acc.appt.PracticeID, "visit.presence")
+	defer s.live.publish(acc.appt.PracticeID, "visit.presence")
 	defer hub.Leave(id, m)
 	if err := s.db.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.VisitJoined(ctx, id, string(acc.role)); err != nil {
@@ -532,6 +536,7 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, acc *visitA
 			hub.Relay(id, m, msg.Type, msg.Data)
 		case "admit":
 			if hub.Admit(id, m) {
+				s.live.publish(acc.appt.PracticeID, "visit.presence")
 				_ = s.db.Update(ctx, func(tx *store.Tx) error {
 					return s.audit(ctx, tx, r, acc.actorID, "visit.admit", "appointment", id, "")
 				})

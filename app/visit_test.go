@@ -298,6 +298,7 @@ func TestVisitSignaling(t *testing.T) {
 	}
 
 	// The patient waits.
+	v0 := ts.srv.live.version(w.pid)
 	patient, _, err := w.dial(t, ts.client(t), linkWS, ts.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +317,15 @@ func TestVisitSignaling(t *testing.T) {
 	}
 	if got := ts.srv.visitWaiting(context.Background(), w.pid); len(got) != 1 || got[0] != w.appt.ID {
 		t.Fatalf("visitWaiting = %v", got)
+	}
+	// The practice's planning shows the patient waiting and the way in, and
+	// its open views were told (the version moved).
+	plan := ts.get(t, w.cSec, "/pro/p/"+w.pid+"/visits")
+	if !pageHas(plan.Body, ts.text(t, "en", "ws.visit_waiting")) || !strings.Contains(plan.Body, `href="/visits/`+w.appt.ID+`"`) {
+		t.Fatalf("the planning does not show the waiting patient and the join link")
+	}
+	if ts.srv.live.version(w.pid) == v0 {
+		t.Fatal("the open plannings were not told the patient arrived")
 	}
 	// The patient cannot admit themselves, nor signal before admission.
 	patient.send(map[string]any{"type": "admit"})

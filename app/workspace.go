@@ -511,6 +511,12 @@ func (v wsRowView) HTML() template.HTML {
 		for _, l := range r.Labels {
 			b.WriteString(` <span class="ws-label">` + e(l) + `</span>`)
 		}
+		if r.Waiting {
+			b.WriteString(` <span class="ws-label ws-waiting">` + e(v.T("ws.visit_waiting")) + `</span>`)
+		}
+		if r.Join != "" {
+			b.WriteString(` <a class="button small ws-join ws-noprint" href="` + e(r.Join) + `">` + e(v.T("ws.visit_join")) + `</a>`)
+		}
 		if r.Reason != "" {
 			b.WriteString(`<br><span class="muted">` + e(r.Reason) + `</span>`)
 		}

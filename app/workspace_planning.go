@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,8 @@ type wsRow struct {
 	BlockReason string
 	SlotID      string
 	Tele        bool
+	Join        string // the staff video room while the visit's window is open
+	Waiting     bool   // the patient is in the visit's waiting room
 	CanCancel   bool
 	CanMove     bool
 	CanPaid     bool
@@ -281,6 +284,13 @@ func (s *Server) wsApptRow(pg *Page, e *store.PlanningEntry, now time.Time, toda
 		r.Class = "alert"
 	case store.AppointmentAttended:
 		r.Labels = append(r.Labels, pg.T("ws.state.attended"))
+	}
+	if e.Teleconsultation && e.State == store.AppointmentBooked {
+		opens, closes := e.Start.Add(-s.cfg.Visit.OpenBefore.Duration), e.Start.Add(s.cfg.Visit.CloseAfter.Duration)
+		if !now.Before(opens) && now.Before(closes) {
+			r.Join = visitStaffPath(e.ID)
+			r.Waiting = slices.Contains(s.visitWaiting(context.Background(), e.PracticeID), e.ID)
+		}
 	}
 	if e.Teleconsultation {
 		switch e.PaymentState {
