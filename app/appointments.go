@@ -41,12 +41,29 @@ type apiAppointment struct {
 	VisitURL       string `json:"visit_url,omitempty"`
 }
 
+// apiAppointment is the payload as the practice (staff, webhooks) sees it:
+// visit_url is the staff's way into the video room. The patient's own
+// secret link is only ever given to the patient (apiAppointmentFor): with
+// it, anyone could take the patient's seat.
 func (s *Server) apiAppointment(a *store.Appointment, zone string) apiAppointment {
 	loc := s.location(zone)
-	return apiAppointment{ID: a.ID, PractitionerID: a.PracticeID, PatientID: a.PatientID, TypeID: a.TypeID,
+	out := apiAppointment{ID: a.ID, PractitionerID: a.PracticeID, PatientID: a.PatientID, TypeID: a.TypeID,
 		Start: a.Start.In(loc).Format(time.RFC3339), End: a.End.In(loc).Format(time.RFC3339), State: a.State,
-		PaymentState: a.PaymentState, Reason: a.Reason, Phone: a.Phone, LocationID: a.LocationID, Source: a.Source,
-		VisitURL: s.visitURLFor(context.Background(), a)}
+		PaymentState: a.PaymentState, Reason: a.Reason, Phone: a.Phone, LocationID: a.LocationID, Source: a.Source}
+	if s.visitURLFor(context.Background(), a) != "" {
+		out.VisitURL = s.link(visitStaffPath(a.ID), nil)
+	}
+	return out
+}
+
+// apiAppointmentFor is the payload for viewer: the patient gets their own
+// visit link, anyone else the staff's.
+func (s *Server) apiAppointmentFor(viewer *Actor, a *store.Appointment, zone string) apiAppointment {
+	out := s.apiAppointment(a, zone)
+	if viewer != nil && viewer.User != nil && viewer.User.ID == a.PatientID {
+		out.VisitURL = s.visitURLFor(context.Background(), a)
+	}
+	return out
 }
 
 func readJSON(r *http.Request, v any) error {
@@ -101,7 +118,7 @@ func (s *Server) handleAPIBook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/appointments/"+url.PathEscape(appt.ID))
-	writeJSON(w, http.StatusCreated, s.apiAppointment(appt, p.TimeZone))
+	writeJSON(w, http.StatusCreated, s.apiAppointmentFor(actorFrom(r), appt, p.TimeZone))
 }
 
 // canSee tells whether the actor may see an appointment: its patient, or the
@@ -139,7 +156,7 @@ func (s *Server) handleAPIAppointment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.apiAppointment(appt, p.TimeZone))
+	writeJSON(w, http.StatusOK, s.apiAppointmentFor(actorFrom(r), appt, p.TimeZone))
 }
 
 // handleAPIAppointments lists the caller's own appointments, or with
@@ -177,7 +194,7 @@ func (s *Server) handleAPIAppointments(w http.ResponseWriter, r *http.Request) {
 			}
 			zones[appt.PracticeID] = p.TimeZone
 		}
-		out = append(out, s.apiAppointment(appt, zones[appt.PracticeID]))
+		out = append(out, s.apiAppointmentFor(actorFrom(r), appt, zones[appt.PracticeID]))
 	}
 	if limit == 0 {
 		writeJSON(w, http.StatusOK, out)
@@ -252,7 +269,7 @@ func (s *Server) handleAPICancel(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.apiAppointment(appt, p.TimeZone))
+	writeJSON(w, http.StatusOK, s.apiAppointmentFor(actorFrom(r), appt, p.TimeZone))
 }
 
 // move gives a booked appointment another free start in one atomic step:
@@ -362,5 +379,5 @@ func (s *Server) handleAPIMove(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.apiAppointment(moved, p.TimeZone))
+	writeJSON(w, http.StatusOK, s.apiAppointmentFor(actorFrom(r), moved, p.TimeZone))
 }

@@ -96,6 +96,13 @@ func TestVisitLinkAndWindow(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.Body), &payload); err != nil || payload.VisitURL != link {
 		t.Fatalf("API visit_url %q (err %v), want %q", payload.VisitURL, err, link)
 	}
+	// The practice's staff get their own way in, never the patient's secret.
+	staffRes := ts.api(t, "GET", "/api/v1/appointments/"+w.appt.ID, ts.token(t, w.pro), nil)
+	var staffPayload apiAppointment
+	if err := json.Unmarshal([]byte(staffRes.Body), &staffPayload); err != nil || staffPayload.VisitURL != ts.URL+"/visits/"+w.appt.ID ||
+		strings.Contains(staffRes.Body, w.key) {
+		t.Fatalf("staff visit_url %q (err %v): want the staff room, never the patient's link", staffPayload.VisitURL, err)
+	}
 	if page := ts.get(t, w.ca, "/appointments/"+w.appt.ID); !strings.Contains(page.Body, `href="`+link+`"`) {
 		t.Errorf("the appointment page does not link the visit")
 	}

@@ -765,7 +765,7 @@ func (s *Server) handleAPIOfferAccept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/appointments/"+url.PathEscape(appt.ID))
-	writeJSON(w, http.StatusCreated, s.apiAppointment(appt, p.TimeZone))
+	writeJSON(w, http.StatusCreated, s.apiAppointmentFor(actorFrom(r), appt, p.TimeZone))
 }
 
 func (s *Server) handleAPIOfferDecline(w http.ResponseWriter, r *http.Request) {

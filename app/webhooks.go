@@ -90,7 +90,6 @@ func (s *Server) buildWebhooks(ctx context.Context, ev apptEvent, now time.Time)
 	}
 	data := s.apiAppointment(ev.Appt, ev.Practice.TimeZone)
 	data.Reason = ""
-	data.VisitURL = s.appointmentVisitLink(ctx, ev.Appt)
 	body, err := json.Marshal(webhookBody{ID: store.NewID(), Type: ev.Kind, CreatedAt: now.In(s.location(ev.Practice.TimeZone)).Format(time.RFC3339), Data: data})
 	if err != nil {
 		return nil, err
