@@ -97,6 +97,8 @@ type Server struct {
 	nearby sync.Map
 	// bookGate bounds the API bookings served at once (appointments.go).
 	bookGate chan struct{}
+	// claiming holds the slots whose claim is on its way (booking.go).
+	claiming sync.Map
 	// tokens caches who an API token is (auth_cache.go).
 	tokens tokenCache
 	// intakeCache holds the questions of each type (intake.go).
@@ -125,7 +127,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // templates/ folder and assetsFS the assets/ folder; every template is parsed
 // now so a broken one stops start-up.
 func New(cfg Config, db *store.DB, templatesFS, assetsFS fs.FS, opts ...Option) (*Server, error) {
-	s := &Server{cfg: cfg, db: db, now: time.Now, started: time.Now(), bookGate: make(chan struct{}, 16)}
+	s := &Server{cfg: cfg, db: db, now: time.Now, started: time.Now(), bookGate: make(chan struct{}, 64)}
 	for _, o := range opts {
 		o(s)
 	}

@@ -205,8 +205,15 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	var existing string
 	a.ID, a.State = store.NewID(), store.AppointmentBooked
 	ev := apptEvent{Kind: EventCreated, Appt: a, Practice: p, Patient: req.Patient, TypeName: typ.Name, ActorID: req.ActorID, ByStaff: req.Source == "staff"}
-	if err := s.appointmentPrepare(ctx, &ev); err != nil {
-		return nil, err
+	// Build the notices before the claim, unless another request is
+	// claiming this very slot right now: then this one most likely loses,
+	// and the winner, if it is this one after all, builds them in its
+	// transaction instead.
+	if _, busy := s.claiming.LoadOrStore(slot.ID, struct{}{}); !busy {
+		defer s.claiming.Delete(slot.ID)
+		if err := s.appointmentPrepare(ctx, &ev); err != nil {
+			return nil, err
+		}
 	}
 	err = s.db.Batch(ctx, func(tx *store.Tx) error {
 		if req.Key != "" {
