@@ -315,19 +315,9 @@ func (s *Server) move(ctx context.Context, a *Actor, appt *store.Appointment, p 
 		if _, err := tx.ReleaseSlots(ctx, appt.ID); err != nil {
 			return err
 		}
-		run, err := tx.SlotRun(ctx, p.ID, slot.ID, need)
+		ids, err := claimableRun(ctx, tx, p.ID, slot.ID, need)
 		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return errSlotTaken
-			}
 			return err
-		}
-		ids := make([]string, len(run))
-		for i, sl := range run {
-			if sl.State != store.SlotFree {
-				return errSlotTaken
-			}
-			ids[i] = sl.ID
 		}
 		// Conditional on the start this move was decided from: of two
 		// people moving it at once, the second gets a conflict.

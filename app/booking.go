@@ -150,29 +150,9 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	if typ == nil || typ.Archived() {
 		return nil, fieldErr(ECodeInvalid, "error.type_unknown", "type_id")
 	}
-	// Reason: free text, or in "table" mode the chosen type is the reason.
-	reason := strings.TrimSpace(req.Reason)
-	if p.ReasonMode == "table" {
-		reason = typ.Name
-	}
-	if utf8.RuneCountInString(reason) > maxReason {
-		return nil, fieldErr(ECodeInvalid, "error.reason_long", "reason")
-	}
-	if !utf8.ValidString(reason) || strings.ContainsRune(reason, 0) {
-		return nil, fieldErr(ECodeInvalid, "error.reason_invalid", "reason")
-	}
-	phone := ""
-	if typ.Teleconsultation {
-		var ok bool
-		if phone, ok = cleanPhone(req.Phone); !ok {
-			return nil, fieldErr(ECodeInvalid, "error.phone", "phone")
-		}
-		// Seed 004: the mobile number goes with the reason, so whoever reads
-		// the planning can call the patient.
-		if reason != "" {
-			reason += " — "
-		}
-		reason += "☎ " + phone
+	reason, phone, err := bookingReason(p, typ, req.Reason, req.Phone)
+	if err != nil {
+		return nil, err
 	}
 	now := s.clock()
 	loc := s.location(p.TimeZone)
@@ -227,19 +207,9 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 			}
 		}
 		// The time first: under a race most claims stop here.
-		run, err := tx.SlotRun(ctx, p.ID, slot.ID, need)
+		ids, err := claimableRun(ctx, tx, p.ID, slot.ID, need)
 		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return errSlotTaken
-			}
 			return err
-		}
-		ids := make([]string, len(run))
-		for i, sl := range run {
-			if sl.State != store.SlotFree {
-				return errSlotTaken
-			}
-			ids[i] = sl.ID
 		}
 		if req.Source == "online" {
 			if banned, err := tx.Banned(ctx, p.ID, req.Patient.ID); err != nil {
@@ -306,6 +276,54 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	}
 	s.appointmentCommitted(ev)
 	return a, nil
+}
+
+// bookingReason is the appointment's reason and phone from what the
+// patient typed: free text, or in "table" mode the type's name; for a
+// teleconsultation the mobile number (validated, international) goes with
+// the reason as seed 004 does, so whoever reads the planning can call.
+func bookingReason(p *store.Practice, typ *store.AppointmentType, rawReason, rawPhone string) (reason, phone string, err error) {
+	reason = strings.TrimSpace(rawReason)
+	if p.ReasonMode == "table" {
+		reason = typ.Name
+	}
+	if utf8.RuneCountInString(reason) > maxReason {
+		return "", "", fieldErr(ECodeInvalid, "error.reason_long", "reason")
+	}
+	if !utf8.ValidString(reason) || strings.ContainsRune(reason, 0) {
+		return "", "", fieldErr(ECodeInvalid, "error.reason_invalid", "reason")
+	}
+	if typ.Teleconsultation {
+		var ok bool
+		if phone, ok = cleanPhone(rawPhone); !ok {
+			return "", "", fieldErr(ECodeInvalid, "error.phone", "phone")
+		}
+		if reason != "" {
+			reason += " — "
+		}
+		reason += "☎ " + phone
+	}
+	return reason, phone, nil
+}
+
+// claimableRun returns the ids of the need slots starting at firstID, in tx, or
+// errSlotTaken when they are not all free (or not there).
+func claimableRun(ctx context.Context, tx *store.Tx, practiceID, firstID string, need int) ([]string, error) {
+	run, err := tx.SlotRun(ctx, practiceID, firstID, need)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errSlotTaken
+		}
+		return nil, err
+	}
+	ids := make([]string, len(run))
+	for i, sl := range run {
+		if sl.State != store.SlotFree {
+			return nil, errSlotTaken
+		}
+		ids[i] = sl.ID
+	}
+	return ids, nil
 }
 
 // errSlotTaken marks a lost claim inside the transaction; book turns it into

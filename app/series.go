@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"daraport/app/schedule"
 	"daraport/store"
@@ -144,26 +143,9 @@ func (s *Server) bookSeries(ctx context.Context, req seriesRequest) (*seriesResu
 	if err != nil || typ.PracticeID != p.ID || typ.Archived() {
 		return nil, fieldErr(ECodeInvalid, "error.type_unknown", "type_id")
 	}
-	reason := strings.TrimSpace(req.Reason)
-	if p.ReasonMode == "table" {
-		reason = typ.Name
-	}
-	if utf8.RuneCountInString(reason) > maxReason {
-		return nil, fieldErr(ECodeInvalid, "error.reason_long", "reason")
-	}
-	if !utf8.ValidString(reason) || strings.ContainsRune(reason, 0) {
-		return nil, fieldErr(ECodeInvalid, "error.reason_invalid", "reason")
-	}
-	phone := ""
-	if typ.Teleconsultation {
-		var ok bool
-		if phone, ok = cleanPhone(req.Phone); !ok {
-			return nil, fieldErr(ECodeInvalid, "error.phone", "phone")
-		}
-		if reason != "" {
-			reason += " — "
-		}
-		reason += "☎ " + phone
+	reason, phone, err := bookingReason(p, typ, req.Reason, req.Phone)
+	if err != nil {
+		return nil, err
 	}
 	now := s.clock()
 	loc := s.location(p.TimeZone)
