@@ -90,6 +90,7 @@ type Stats struct {
 type Relay struct {
 	cfg     Config
 	now     func() time.Time
+	epoch   time.Time // r.now() at Start: the bandwidth buckets' origin
 	secret  []byte
 	filter  *PeerFilter
 	server  *turn.Server
@@ -132,7 +133,7 @@ func Start(cfg Config) (*Relay, error) {
 	if cfg.MinPort > cfg.MaxPort || cfg.MaxPort > 65535 {
 		return nil, fmt.Errorf("turn: relay port range %d-%d is not valid", cfg.MinPort, cfg.MaxPort)
 	}
-	r := &Relay{cfg: cfg, now: cfg.Now, secret: cfg.Secret, quota: map[string]int{}, conns: map[*relayConn]struct{}{},
+	r := &Relay{cfg: cfg, now: cfg.Now, epoch: cfg.Now(), secret: cfg.Secret, quota: map[string]int{}, conns: map[*relayConn]struct{}{},
 		checks: make(chan struct{}, checkSlots)}
 	if len(r.secret) == 0 {
 		r.secret = make([]byte, 32)
@@ -231,6 +232,7 @@ func (r *Relay) listen(host string) error {
 		if uc, ok := pc.(*net.UDPConn); ok {
 			_ = uc.SetReadBuffer(r.cfg.SocketBuffer)
 			_ = uc.SetWriteBuffer(r.cfg.SocketBuffer)
+			pc = &listenConn{UDPConn: uc, addrs: map[netip.AddrPort]*net.UDPAddr{}}
 		}
 		r.udp = append(r.udp, pc)
 		if i == 0 {
@@ -262,6 +264,36 @@ func (r *Relay) listen(host string) error {
 		r.tlsPort = ln.Addr().(*net.TCPAddr).Port
 	}
 	return nil
+}
+
+// listenConn is a UDP listener whose reads allocate nothing:
+// net.UDPConn.ReadFrom makes a new address (two allocations) per packet,
+// while a client sends thousands from the same one. Each source address
+// is made once and handed out again (pion only reads and compares it).
+// Only pion's read loop, one goroutine per listener, reads.
+type listenConn struct {
+	*net.UDPConn
+	addrs map[netip.AddrPort]*net.UDPAddr
+}
+
+// maxListenAddrs bounds the address cache (forgotten all at once when full:
+// a rebuilt entry costs only the two allocations it saves).
+const maxListenAddrs = 4096
+
+func (l *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, ap, err := l.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	a := l.addrs[ap]
+	if a == nil {
+		if len(l.addrs) >= maxListenAddrs {
+			clear(l.addrs)
+		}
+		a = net.UDPAddrFromAddrPort(ap)
+		l.addrs[ap] = a
+	}
+	return n, a, nil
 }
 
 func (r *Relay) closeListeners() {
@@ -459,18 +491,26 @@ func (g *relayGen) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) { ret
 // outside the relay range (the permission handler sees only the IP); it
 // enforces the bandwidth limit per direction, counts bytes, and closes
 // when the credential expires, so no allocation outlives its credential.
+//
+// It sits on the path of every relayed packet, so that path takes no lock
+// and allocates nothing: the last destination found allowed is remembered
+// (a peer is checked once, not per packet), the buckets are atomic, and
+// reads reuse the previous source address while the peer stays the same.
 type relayConn struct {
 	net.PacketConn
+	udp     *net.UDPConn // the same socket, for allocation-free reads; nil if not UDP
 	r       *Relay
 	in, out bucket
+	okDst   atomic.Pointer[netip.AddrPort] // last destination the filter allowed
+	lastSrc *net.UDPAddr                   // ReadFrom's previous source (only pion's read goroutine uses it)
 	timer   *time.Timer
 	once    sync.Once
 }
 
 func (r *Relay) wrap(pc net.PacketConn, user string) net.PacketConn {
 	c := &relayConn{PacketConn: pc, r: r}
+	c.udp, _ = pc.(*net.UDPConn)
 	c.in.rate, c.out.rate = r.cfg.BandwidthBytes, r.cfg.BandwidthBytes
-	c.in.tokens, c.out.tokens = float64(c.in.rate), float64(c.out.rate)
 	r.mu.Lock()
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()
@@ -494,25 +534,44 @@ func (c *relayConn) Close() error {
 	return err
 }
 
+// allowedDst tells whether the relay may send to ua: an address the filter
+// allows and, on the relay's own addresses, a port of the relay range.
+func (c *relayConn) allowedDst(ua *net.UDPAddr) bool {
+	ip, ok := netip.AddrFromSlice(ua.IP)
+	if !ok || ua.Port <= 0 || ua.Port > 65535 {
+		return false
+	}
+	ap := netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port))
+	if last := c.okDst.Load(); last != nil && *last == ap {
+		return true
+	}
+	f := c.r.filter
+	if !f.Allowed(ap.Addr()) || (f.Own(ap.Addr()) && (ua.Port < c.r.cfg.MinPort || ua.Port > c.r.cfg.MaxPort)) {
+		return false
+	}
+	c.okDst.Store(&ap)
+	return true
+}
+
 // WriteTo sends a client's data to a peer. A dropped packet reports
 // success: UDP loses packets, and an error would end the allocation.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
-	if !ok {
+	if !ok || !c.allowedDst(ua) {
 		c.r.dropped.Add(1)
 		return len(p), nil
 	}
-	ip, _ := netip.AddrFromSlice(ua.IP)
-	f := c.r.filter
-	if !f.Allowed(ip) || (f.Own(ip) && (ua.Port < c.r.cfg.MinPort || ua.Port > c.r.cfg.MaxPort)) {
+	if c.out.rate > 0 && !c.out.take(len(p), c.r.elapsed()) {
 		c.r.dropped.Add(1)
 		return len(p), nil
 	}
-	if !c.out.take(len(p), c.r.now()) {
-		c.r.dropped.Add(1)
-		return len(p), nil
+	var n int
+	var err error
+	if c.udp != nil {
+		n, err = c.udp.WriteToUDP(p, ua)
+	} else {
+		n, err = c.PacketConn.WriteTo(p, addr)
 	}
-	n, err := c.PacketConn.WriteTo(p, addr)
 	c.r.toPeers.Add(int64(n))
 	c.r.packets.Add(1)
 	return n, err
@@ -522,11 +581,11 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // bandwidth limit.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		n, addr, err := c.read(p)
 		if err != nil {
 			return n, addr, err
 		}
-		if !c.in.take(n, c.r.now()) {
+		if c.in.rate > 0 && !c.in.take(n, c.r.elapsed()) {
 			c.r.dropped.Add(1)
 			continue
 		}
@@ -536,32 +595,61 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
-// bucket is a token bucket of bytes with one second of burst.
-type bucket struct {
-	mu     sync.Mutex
-	rate   int64 // bytes per second; 0: unlimited
-	tokens float64
-	last   time.Time
+// read is ReadFrom without the two allocations net.UDPConn.ReadFrom makes
+// per packet: the source address is returned as the same *net.UDPAddr as
+// long as it does not change (pion only reads and compares it).
+func (c *relayConn) read(p []byte) (int, net.Addr, error) {
+	if c.udp == nil {
+		return c.PacketConn.ReadFrom(p)
+	}
+	n, ap, err := c.udp.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if l := c.lastSrc; l == nil || l.Port != int(ap.Port()) || !sameIP(l.IP, ap.Addr()) {
+		c.lastSrc = net.UDPAddrFromAddrPort(ap)
+	}
+	return n, c.lastSrc, nil
 }
 
-func (b *bucket) take(n int, now time.Time) bool {
+// sameIP compares a net.IP with a netip.Addr without allocating.
+func sameIP(ip net.IP, a netip.Addr) bool {
+	b, ok := netip.AddrFromSlice(ip)
+	return ok && b.Unmap() == a
+}
+
+// elapsed is the relay clock in nanoseconds since the relay started
+// (monotonic with the real clock).
+func (r *Relay) elapsed() int64 { return int64(r.now().Sub(r.epoch)) }
+
+// bucket is a token bucket of bytes holding one second of traffic, kept
+// as its "theoretical arrival time" (GCRA) in one atomic, so the relay's
+// hot path takes no lock: a packet of n bytes pushes tat by n/rate
+// seconds, and is refused when that would put tat more than one second
+// ahead of now (the bucket would be empty). It starts full.
+type bucket struct {
+	rate int64        // bytes per second; 0: unlimited
+	tat  atomic.Int64 // nanoseconds on the relay clock
+}
+
+// take tells whether n bytes may pass at now (nanoseconds on the relay
+// clock), and takes them from the bucket if so.
+func (b *bucket) take(n int, now int64) bool {
 	if b.rate <= 0 {
 		return true
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.last.IsZero() {
-		b.tokens += now.Sub(b.last).Seconds() * float64(b.rate)
-		if b.tokens > float64(b.rate) {
-			b.tokens = float64(b.rate)
+	cost := int64(n) * int64(time.Second) / b.rate
+	for {
+		tat := b.tat.Load()
+		t := max(tat, now)
+		if t+cost-now > int64(time.Second) {
+			return false
+		}
+		if b.tat.CompareAndSwap(tat, t+cost) {
+			return true
 		}
 	}
-	b.last = now
-	if b.tokens < float64(n) {
-		return false
-	}
-	b.tokens -= float64(n)
-	return true
 }
 
 // pionLogger sends pion's errors to the application's logger and drops the

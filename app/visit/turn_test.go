@@ -20,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -334,6 +336,11 @@ func TestRelayOwnAddressOnlyRelayPorts(t *testing.T) {
 	if n, _, err := peer.ReadFrom(buf); err != nil || string(buf[:n]) != "to the peer" {
 		t.Fatalf("the peer in the relay range got %q, %v", buf[:n], err)
 	}
+	// The relay remembers the last destination it allowed: that must not
+	// let the next packet to another port through.
+	if _, err := relayConn.WriteTo([]byte("to the service, after the peer"), svc.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
 	svc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if n, _, err := svc.ReadFrom(buf); err == nil {
 		t.Fatalf("the service outside the relay range received %q", buf[:n])
@@ -407,5 +414,103 @@ func TestRelayAllocationEndsWithCredential(t *testing.T) {
 	peer.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	if n, _, err := peer.ReadFrom(buf); err == nil {
 		t.Fatalf("after the credential expired the relay still carried %q", buf[:n])
+	}
+}
+
+// The bandwidth bucket holds one second of traffic, starts full, refills at
+// its rate, and never lets more through than that, even when taken from
+// concurrently (it is one atomic, not a lock).
+func TestBandwidthBucket(t *testing.T) {
+	b := bucket{rate: 1000}
+	sec := int64(time.Second)
+	steps := []struct {
+		at   int64
+		n    int
+		pass bool
+	}{
+		{0, 1000, true}, {0, 1, false}, // full, then empty
+		{sec / 2, 500, true}, {sec / 2, 1, false}, // half a second refills half
+		{10 * sec, 1000, true}, {10 * sec, 1, false}, // an idle relay saves no more than one second
+		{11 * sec, 1001, false}, // more than a second's worth never passes
+	}
+	for i, s := range steps {
+		if got := b.take(s.n, s.at); got != s.pass {
+			t.Fatalf("step %d: take(%d) at %v = %v, want %v", i, s.n, time.Duration(s.at), got, s.pass)
+		}
+	}
+	c := bucket{rate: 100_000}
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 1000; i++ {
+				if c.take(100, 0) {
+					passed.Add(100)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if passed.Load() != 100_000 {
+		t.Fatalf("concurrent takes let %d bytes through a bucket of 100000", passed.Load())
+	}
+	if u := (bucket{}); !u.take(1<<20, 0) {
+		t.Fatal("a bucket without a rate refused")
+	}
+}
+
+// An allocation relays no more than its bandwidth, in both directions: a
+// burst of 50 KB against a limit of 10 KB/s passes about 10 KB each way,
+// and the rest is dropped and counted.
+func TestRelayBandwidthLimit(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.MinPort, c.MaxPort, c.BandwidthBytes = 22000, 22999, 10_000 })
+	var peer net.PacketConn
+	for p := 22500; p < 22999 && peer == nil; p++ {
+		peer, _ = net.ListenPacket("udp4", "127.0.0.2:"+strconv.Itoa(p))
+	}
+	if peer == nil {
+		t.Fatal("no free port in the relay range for the peer")
+	}
+	defer peer.Close()
+	user, pass := r.Credentials("tag.bw", time.Now().Add(time.Hour))
+	_, relayConn, err := turnClient(t, r, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	msg := make([]byte, 1000)
+	buf := make([]byte, 1500)
+	count := func(c net.PacketConn) int {
+		n := 0
+		for {
+			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := relayConn.WriteTo(msg, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 10 packets fill the bucket; the burst lasts far less than the 0.1 s
+	// that would refill one more, but a loaded machine may be slower.
+	if got := count(peer); got < 9 || got > 12 {
+		t.Fatalf("client to peer: %d of 50 packets of 1000 bytes passed a limit of 10000 bytes/s", got)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := peer.WriteTo(msg, relayConn.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count(relayConn); got < 9 || got > 12 {
+		t.Fatalf("peer to client: %d of 50 packets of 1000 bytes passed a limit of 10000 bytes/s", got)
+	}
+	if d := r.Stats().PacketsDropped; d < 70 {
+		t.Fatalf("%d packets counted as dropped, want at least 70", d)
 	}
 }
