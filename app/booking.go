@@ -185,12 +185,24 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	var existing string
 	a.ID, a.State = store.NewID(), store.AppointmentBooked
 	ev := apptEvent{Kind: EventCreated, Appt: a, Practice: p, Patient: req.Patient, TypeName: typ.Name, ActorID: req.ActorID, ByStaff: req.Source == "staff"}
-	// Build the notices before the claim, unless another request is
-	// claiming this very slot right now: then this one most likely loses,
-	// and the winner, if it is this one after all, builds them in its
-	// transaction instead.
-	if _, busy := s.claiming.LoadOrStore(slot.ID, struct{}{}); !busy {
-		defer s.claiming.Delete(slot.ID)
+	// One claim at a time per slot. Under a race the others wait for its
+	// outcome instead of queueing claims for the one writer that could
+	// only fail: if it booked the slot they lost, and are told so with
+	// alternatives; if it failed (its patient's own rules) the next one
+	// claims. The writer's transaction stays the arbiter; this only saves
+	// it work. A retry carrying an idempotency key never waits: its answer
+	// may be its own earlier booking.
+	flight, err := s.claimTurn(ctx, slot.ID, req.Key != "")
+	if err != nil {
+		return nil, err
+	}
+	if flight == nil && req.Key == "" {
+		return nil, s.slotTaken(ctx, p, typ.Minutes, typ.BufferAfter, slot.Start)
+	}
+	won := false
+	if flight != nil {
+		defer func() { s.claimDone(slot.ID, flight, won) }()
+		// The notices are built before the claim, outside the writer.
 		if err := s.appointmentPrepare(ctx, &ev); err != nil {
 			return nil, err
 		}
@@ -274,8 +286,47 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	if existing != "" {
 		return s.db.FindAppointmentByID(ctx, existing)
 	}
+	won = true
 	s.appointmentCommitted(ev)
 	return a, nil
+}
+
+// claimFlight is a claim on its way for a slot (see book).
+type claimFlight struct {
+	done chan struct{}
+	won  bool // written before done is closed
+}
+
+// claimTurn waits until this request may claim slotID: it returns the
+// flight it now leads, or nil when the claim that went first booked the
+// slot. noWait returns at once with a flight only if none was on its way.
+func (s *Server) claimTurn(ctx context.Context, slotID string, noWait bool) (*claimFlight, error) {
+	for {
+		f := &claimFlight{done: make(chan struct{})}
+		v, busy := s.claiming.LoadOrStore(slotID, f)
+		if !busy {
+			return f, nil
+		}
+		if noWait {
+			return nil, nil
+		}
+		other := v.(*claimFlight)
+		select {
+		case <-other.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if other.won {
+			return nil, nil
+		}
+	}
+}
+
+// claimDone ends the flight f on slotID and wakes those waiting on it.
+func (s *Server) claimDone(slotID string, f *claimFlight, won bool) {
+	f.won = won
+	s.claiming.CompareAndDelete(slotID, f)
+	close(f.done)
 }
 
 // bookingReason is the appointment's reason and phone from what the

@@ -53,6 +53,8 @@ func (db *DB) preUpdate(d sqlite.SQLitePreUpdateData) {
 		db.intakeDirty.Store(true)
 	case "users", "memberships":
 		db.authDirty.Store(true)
+	case "practices", "appointment_types":
+		db.targetDirty.Store(true)
 	case "api_tokens":
 		if d.Op == sqlite3.SQLITE_UPDATE {
 			n := d.Count()
@@ -79,5 +81,8 @@ func (db *DB) flushEpochs() {
 	}
 	if db.intakeDirty.Swap(false) {
 		db.intakeEpoch.Add(1)
+	}
+	if db.targetDirty.Swap(false) {
+		db.targetEpoch.Add(1)
 	}
 }

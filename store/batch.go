@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Group commit. A durable commit (synchronous=FULL) costs an fsync; a busy
@@ -15,8 +16,12 @@ import (
 // others commit. Callers see exactly the semantics of Update: their fn's
 // writes are durable when Batch returns nil, absent otherwise.
 
-// maxBatch bounds how many claims share one commit.
-const maxBatch = 128
+// maxBatch bounds how many claims share one commit, and batchBudget how
+// long a batch keeps taking claims before it commits (see runBatch).
+const (
+	maxBatch    = 128
+	batchBudget = 2 * time.Millisecond
+)
 
 type batchReq struct {
 	ctx  context.Context
@@ -78,45 +83,59 @@ func (db *DB) batchLoop() {
 			for {
 				select {
 				case r := <-b.reqs:
-					db.runBatch([]*batchReq{r})
+					db.runBatch(r)
 				default:
 					return
 				}
 			}
 		}
-		batch := []*batchReq{first}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-b.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		db.runBatch(batch)
+		db.runBatch(first)
 	}
 }
 
-func (db *DB) runBatch(batch []*batchReq) {
-	results := make([]error, len(batch))
+// runBatch runs first and the claims that are queued, or arrive, while the
+// batch is younger than batchBudget, then commits once and answers them
+// all. The budget is what keeps the writer busy: an unbounded batch takes
+// every waiting claim, and the writer then idles while all their clients
+// read the answers and prepare their next requests; a batch that commits
+// after a few milliseconds answers its clients while the next batch runs.
+func (db *DB) runBatch(first *batchReq) {
+	b := &db.batch
+	batch := []*batchReq{first}
+	var results []error
 	ctx := context.Background()
+	start := time.Now()
 	err := db.Update(ctx, func(tx *Tx) error {
 		tx.inBatch = true
-		for i, r := range batch {
+		for i := 0; ; i++ {
+			r := batch[i]
+			var res error
 			if err := r.ctx.Err(); err != nil {
-				results[i] = err
-				continue
+				res = err
+			} else {
+				res = runSavepoint(ctx, tx, r.fn)
 			}
-			results[i] = runSavepoint(ctx, tx, r.fn)
+			results = append(results, res)
+			if len(batch) >= maxBatch || time.Since(start) >= batchBudget {
+				return nil
+			}
+			select {
+			case next := <-b.reqs:
+				batch = append(batch, next)
+			default:
+				return nil
+			}
 		}
-		return nil
 	})
 	for i, r := range batch {
-		if err != nil && results[i] == nil {
-			results[i] = err // the commit failed: nothing of this claim stays
+		var res error
+		if i < len(results) {
+			res = results[i]
 		}
-		r.done <- results[i]
+		if err != nil && res == nil {
+			res = err // the commit failed: nothing of this claim stays
+		}
+		r.done <- res
 	}
 	if db.ws.pending() {
 		db.ws.prepareWanted(ctx, db.write)

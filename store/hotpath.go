@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -42,6 +43,45 @@ var (
 // typeID when that type belongs to the same practice (else a nil type), in
 // one read. Returns ErrNotFound when the slot does not exist.
 func (db *DB) FindBookingTarget(ctx context.Context, slotID, typeID string) (*Slot, *Practice, *AppointmentType, error) {
+	// The practice and the type rarely change: when both are cached at
+	// the current epoch (targetcache.go) only the slot is read.
+	epoch := db.targetEpoch.Load()
+	if typ := db.targets.typ(typeID, epoch); typ != nil {
+		sl, err := db.findSlot(ctx, slotID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if p := db.targets.practice(sl.PracticeID, epoch); p != nil {
+			if typ.PracticeID != p.ID {
+				typ = nil
+			}
+			return sl, p, typ, nil
+		}
+	}
+	sl, p, typ, err := db.findBookingTarget(ctx, slotID, typeID)
+	if err == nil {
+		db.targets.put(p, typ, epoch)
+	}
+	return sl, p, typ, err
+}
+
+// findSlot reads one slot.
+func (db *DB) findSlot(ctx context.Context, id string) (*Slot, error) {
+	var sl Slot
+	var st, en int64
+	err := db.rq.QueryRowContext(ctx, `SELECT `+slotColumns+` FROM slots WHERE id = ?`, id).
+		Scan(&sl.ID, &sl.PracticeID, &st, &en, &sl.LocationID, &sl.Day, &sl.State, &sl.AppointmentID, &sl.BlockID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	sl.Start, sl.End = time.Unix(st, 0).UTC(), time.Unix(en, 0).UTC()
+	return &sl, nil
+}
+
+func (db *DB) findBookingTarget(ctx context.Context, slotID, typeID string) (*Slot, *Practice, *AppointmentType, error) {
 	rows, err := db.rq.QueryContext(ctx, `SELECT * FROM (SELECT `+slotColumns+` FROM slots WHERE id = ?) s
 		JOIN (SELECT `+practiceColumns+` FROM practices) p ON p.id = s.practice_id
 		LEFT JOIN (SELECT `+typeColumns+` FROM appointment_types WHERE id = ?) t ON t.practice_id = s.practice_id`, slotID, typeID)

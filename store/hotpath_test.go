@@ -62,6 +62,53 @@ func TestFindBookingTarget(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+	// The practice and type come from a cache once read; the slot never
+	// does, and any write to practices or appointment_types, even plain
+	// SQL that no store method knows of, is seen by the next read.
+	t.Run("Cache", func(t *testing.T) {
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if err := db.Update(ctx, func(tx *Tx) error { _, err := tx.ExecContext(ctx, q, args...); return err }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, p, ty, err := db.FindBookingTarget(ctx, id, typ.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Name, p.Specialties, ty.Name = "changed by a caller", append(p.Specialties, "x"), "changed"
+		sl, p, ty, err := db.FindBookingTarget(ctx, id, typ.ID)
+		if err != nil || !reflect.DeepEqual(p, wantP) || !reflect.DeepEqual(ty, wantT) || sl.State != SlotFree {
+			t.Fatalf("a caller's copy changed the cache: %+v %+v %v", p, ty, err)
+		}
+		exec("UPDATE slots SET state = 'blocked' WHERE id = ?", id)
+		if sl, _, _, _ := db.FindBookingTarget(ctx, id, typ.ID); sl.State != SlotBlocked {
+			t.Fatalf("slot state %q, want blocked", sl.State)
+		}
+		exec("UPDATE practices SET name = 'Cabinet Renamed', status = 'suspended' WHERE id = ?", pid)
+		if _, p, _, _ := db.FindBookingTarget(ctx, id, typ.ID); p.Name != "Cabinet Renamed" || p.Status != "suspended" {
+			t.Fatalf("practice %q %q after a change", p.Name, p.Status)
+		}
+		exec("UPDATE appointment_types SET minutes = 45, archived_at = 1 WHERE id = ?", typ.ID)
+		if _, _, ty, _ := db.FindBookingTarget(ctx, id, typ.ID); ty.Minutes != 45 || !ty.Archived() {
+			t.Fatalf("type %d min, archived %v after a change", ty.Minutes, ty.Archived())
+		}
+		// The single reads share the cache and its invalidation.
+		if p, _ := db.FindPracticeByID(ctx, pid); p.Name != "Cabinet Renamed" {
+			t.Fatalf("FindPracticeByID: %q", p.Name)
+		}
+		exec("UPDATE practices SET name = 'Cabinet Again' WHERE id = ?", pid)
+		if p, _ := db.FindPracticeByID(ctx, pid); p.Name != "Cabinet Again" {
+			t.Fatalf("FindPracticeByID after a change: %q", p.Name)
+		}
+		if ty, _ := db.FindTypeByID(ctx, typ.ID); ty.Minutes != 45 {
+			t.Fatalf("FindTypeByID: %d min", ty.Minutes)
+		}
+		exec("UPDATE appointment_types SET minutes = 50 WHERE id = ?", typ.ID)
+		if ty, _ := db.FindTypeByID(ctx, typ.ID); ty.Minutes != 50 {
+			t.Fatalf("FindTypeByID after a change: %d min", ty.Minutes)
+		}
+	})
 }
 
 func TestFindAPIActor(t *testing.T) {

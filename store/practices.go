@@ -163,7 +163,15 @@ func (tx *Tx) CreatePractice(ctx context.Context, p *Practice) error {
 
 // FindPracticeByID returns the practice, or ErrNotFound.
 func (db *DB) FindPracticeByID(ctx context.Context, id string) (*Practice, error) {
-	return scanPractice(db.rq.QueryRowContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE id = ?", id))
+	epoch := db.targetEpoch.Load()
+	if p := db.targets.practice(id, epoch); p != nil {
+		return p, nil
+	}
+	p, err := scanPractice(db.rq.QueryRowContext(ctx, "SELECT "+practiceColumns+" FROM practices WHERE id = ?", id))
+	if err == nil {
+		db.targets.put(p, nil, epoch)
+	}
+	return p, err
 }
 
 // FindPracticeByID returns the practice inside the transaction, or ErrNotFound.

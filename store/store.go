@@ -74,6 +74,7 @@ type DB struct {
 	seal  *sealer
 	keyID string
 	batch batcher
+	ckpt  checkpointer
 	rq    *stmtCache // the read pool, through prepared statements
 
 	ws          writeStmts    // prepared statements of the writer (writestmts.go)
@@ -81,6 +82,9 @@ type DB struct {
 	intakeEpoch atomic.Uint64
 	authDirty   atomic.Bool // set by the writer's hook, flushed after the transaction
 	intakeDirty atomic.Bool
+	targetEpoch atomic.Uint64 // practices and types (targetcache.go)
+	targetDirty atomic.Bool
+	targets     targetCache
 	// outboxHook is called when a queued outbox row is written (outbox.go).
 	outboxHook atomic.Pointer[func()]
 	// linkKey makes visit links (visits.go), derived from the at-rest key.
@@ -151,6 +155,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return nil, err
 		}
 	}
+	db.startCheckpointer()
 	return db, nil
 }
 
@@ -160,8 +165,15 @@ func dsn(path, sync string, writer bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "synchronous("+sync+")")
+	// Statement and savepoint journals (every claim of a group commit
+	// runs in a savepoint), sorts and temporary indexes stay in memory:
+	// on a file they cost a write(2) per page a claim first touches.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if writer {
 		q.Set("_txlock", "immediate")
+		// Checkpoints run beside the writer, not in its commits
+		// (checkpoint.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	// Escape the path: a directory name holding '?', '#' or '%' must not
 	// change which file is opened.
@@ -171,6 +183,7 @@ func dsn(path, sync string, writer bool) string {
 // Close checkpoints the WAL and closes both pools.
 func (db *DB) Close() error {
 	db.stopBatch()
+	db.stopCheckpointer()
 	if db.rq != nil {
 		db.rq.close()
 	}
@@ -241,6 +254,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", formatError(err))
 	}
+	db.committed()
 	if !tx.inBatch && db.ws.pending() {
 		db.ws.prepareWanted(ctx, db.write)
 	}
@@ -253,10 +267,33 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// NewID returns a new opaque identifier: 16 random bytes in lower-case
-// base32 without padding (26 characters).
+// NewID returns a new opaque identifier of 26 characters: the creation
+// time in milliseconds (48 bits) then 80 random bits, in lower-case
+// base32hex, so ids sort by creation. Unguessable all the same, and never
+// a counter (DESIGN §2); the time prefix is what keeps a busy write path
+// cheap: a table's id index takes new rows on its last page instead of a
+// random one each, so a group commit writes a few pages where it wrote one
+// per row. Secrets come from newSecret, all random.
 func NewID() string {
 	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("store: crypto/rand failed: " + err.Error())
+	}
+	return idEncoding.EncodeToString(b[:])
+}
+
+// idEncoding is base32hex, whose alphabet is in ASCII order, so the
+// encoded ids sort as the bytes do.
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// newSecret returns 32 random bytes in lower-case base32 (52 characters).
+func newSecret() string {
+	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("store: crypto/rand failed: " + err.Error())
 	}

@@ -236,7 +236,15 @@ func findTypes(ctx context.Context, q queryer, practiceID string, includeArchive
 // FindTypeByID returns a type, archived or not (past appointments point at
 // archived ones); callers check PracticeID and Archived. Returns ErrNotFound.
 func (db *DB) FindTypeByID(ctx context.Context, id string) (*AppointmentType, error) {
-	return scanType(db.rq.QueryRowContext(ctx, "SELECT "+typeColumns+" FROM appointment_types WHERE id = ?", id))
+	epoch := db.targetEpoch.Load()
+	if t := db.targets.typ(id, epoch); t != nil {
+		return t, nil
+	}
+	t, err := scanType(db.rq.QueryRowContext(ctx, "SELECT "+typeColumns+" FROM appointment_types WHERE id = ?", id))
+	if err == nil {
+		db.targets.put(nil, t, epoch)
+	}
+	return t, err
 }
 
 // FindTypeByID is FindTypeByID inside the transaction.

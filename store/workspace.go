@@ -496,7 +496,7 @@ func (tx *Tx) MailingRecipients(ctx context.Context, practiceID string) ([]Maili
 // the practice's mailings, making it the first time.
 func (tx *Tx) UnsubscribeToken(ctx context.Context, practiceID, email string) (string, error) {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO unsubscribe_tokens (token, practice_id, email, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-		NewID()+NewID(), practiceID, email, tx.now.Unix()); err != nil {
+		newSecret(), practiceID, email, tx.now.Unix()); err != nil {
 		return "", formatError(err)
 	}
 	var tok string
