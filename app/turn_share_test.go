@@ -486,3 +486,23 @@ func shareRelayCall(t *testing.T, server webrtc.ICEServer) {
 		}
 	}
 }
+
+// TestACMEOnSharedPort: with TURN over TLS on the HTTPS port, a real ACME
+// server (pebble) still validates TLS-ALPN-01 on that port (the only
+// challenge left): its "acme-tls/1" hello goes to certmagic.
+func TestACMEOnSharedPort(t *testing.T) {
+	addr, httpAddr := freeAddr(t), freeAddr(t)
+	hp, _ := portOf(httpAddr)
+	tp, _ := portOf(addr)
+	peb := startPebble(t, false, hp, tp)
+	srv := startTLSServer(t, func(c *Config) {
+		c.Server.Addr, c.TLS.HTTPAddr = addr, httpAddr
+		c.TLS.Mode, c.TLS.Domains = "acme", []string{"localhost"}
+		c.TLS.ACMEDirectory, c.TLS.ACMERootCAFile = peb.dir, peb.listenCA
+		c.TURN.Enabled, c.TURN.Listen, c.TURN.PublicIP, c.TURN.TLSListen = true, "127.0.0.1:0", "127.0.0.2", TURNOnHTTPS
+	}, func(s *Server) { s.ops.certs.issuer.DisableHTTPChallenge = true })
+	servedCert(t, addr, "localhost", peb.issuerCAs, 60*time.Second, nil)
+	if srv.visit.share == nil {
+		t.Fatal("the HTTPS port is not shared with TURN")
+	}
+}
