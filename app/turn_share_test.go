@@ -506,3 +506,17 @@ func TestACMEOnSharedPort(t *testing.T) {
 		t.Fatal("the HTTPS port is not shared with TURN")
 	}
 }
+
+// TestDoctorTURNOnHTTPS: the doctor says TURN over TLS shares the HTTPS
+// port instead of trying to bind "https".
+func TestDoctorTURNOnHTTPS(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Server.Addr, cfg.TLS.Mode, cfg.TLS.HTTPAddr = freeAddr(t), "files", freeAddr(t)
+	cfg.TURN.Enabled, cfg.TURN.Listen, cfg.TURN.TLSListen = true, "127.0.0.1:0", TURNOnHTTPS
+	var out bytes.Buffer
+	d := &doctor{w: &out}
+	d.checkPorts(cfg, false)
+	if d.problems != 0 || !strings.Contains(out.String(), "ok    TURN over TLS shares the HTTPS port "+cfg.Server.Addr) {
+		t.Fatalf("doctor:\n%s", out.String())
+	}
+}
