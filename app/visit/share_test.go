@@ -255,3 +255,41 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// BenchmarkHTTPSConnect measures what the share adds to a new HTTPS
+// connection (TLS handshake, one request, close): "plain" is the HTTPS
+// server on a tls.NewListener, "shared" the same on PortShare.HTTP.
+func BenchmarkHTTPSConnect(b *testing.B) {
+	leaf, _ := x509.ParseCertificate(testCert.Certificate[0])
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	conf := &tls.Config{Certificates: []tls.Certificate{testCert}, NextProtos: []string{"h2", "http/1.1"}}
+	for _, mode := range []string{"plain", "shared"} {
+		b.Run(mode, func(b *testing.B) {
+			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ln := tls.NewListener(raw, conf)
+			if mode == "shared" {
+				ln = SharePort(raw, conf, 0).HTTP()
+			}
+			hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+				ErrorLog: log.New(io.Discard, "", 0)}
+			go hs.Serve(ln)
+			defer hs.Close()
+			addr := raw.Addr().String()
+			b.ReportAllocs()
+			for b.Loop() {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}},
+					TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}, DisableKeepAlives: true}
+				res, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		})
+	}
+}

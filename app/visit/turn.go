@@ -336,7 +336,8 @@ func (r *Relay) Close() error {
 	return r.server.Close()
 }
 
-// Ports returns the bound UDP/TCP port and the TLS port (0 without TLS).
+// Ports returns the bound UDP/TCP port and the TLS port clients are given
+// (the HTTPS port when TLS shares it; 0 without TLS).
 func (r *Relay) Ports() (port, tlsPort int) { return r.udpPort, r.tlsPort }
 
 // PublicIP is the address put in relay candidates.
