@@ -9,7 +9,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -198,7 +197,8 @@ func (s *Server) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		ln = tls.NewListener(ln, tcfg)
+		// TLS, or TLS shared with TURN (turn.tls_listen = "https").
+		ln = s.httpsListener(ln, tcfg)
 		// Bound before certificates are asked for, so HTTP-01 challenges
 		// find it answering.
 		if hln, err := net.Listen("tcp", s.cfg.TLS.HTTPAddr); err != nil {
@@ -249,6 +249,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	s.shareHTTPS(hs)
 	// Runs left "running" by a stop or crash are over; then catch up the
 	// nights the server missed before serving.
 	if _, err := s.db.FailInterruptedRuns(ctx); err != nil {

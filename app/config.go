@@ -150,7 +150,7 @@ type TURNConfig struct {
 	Enabled    bool     `toml:"enabled"`
 	Listen     string   `toml:"listen"`      // UDP and TCP
 	PublicIP   string   `toml:"public_ip"`   // relay candidate address; empty: detected
-	TLSListen  string   `toml:"tls_listen"`  // TURN over TLS; needs tls.mode acme or files
+	TLSListen  string   `toml:"tls_listen"`  // TURN over TLS; needs tls.mode acme or files; TURNOnHTTPS: on server.addr
 	AllowPeers []string `toml:"allow_peers"` // CIDRs the relay may reach although private
 	// Relayed ports, per allocation bandwidth (kbit/s each way, 0: no
 	// limit) and allocations one visit credential may hold (0: no limit).
@@ -659,6 +659,14 @@ func (d *DeliveryConfig) validate() error {
 	return nil
 }
 
+// TURNOnHTTPS is the turn.tls_listen value that puts TURN over TLS on the
+// HTTPS listener's own port (server.addr), beside the site, for networks
+// that let only 443 out. A word rather than server.addr's address: the
+// same address would mean a second listener on a busy port, and the
+// shared port is advertised as the site's (server.base_url), which the
+// address alone does not say.
+const TURNOnHTTPS = "https"
+
 // validateTURN is on Config because tls_listen needs a TLS certificate.
 func (c *Config) validateTURN() error {
 	t := &c.TURN
@@ -672,12 +680,20 @@ func (c *Config) validateTURN() error {
 			return bad("turn.public_ip", "%q is not an IP address", t.PublicIP)
 		}
 	}
-	if t.TLSListen != "" {
+	switch {
+	case t.TLSListen == TURNOnHTTPS:
+		if c.TLS.Mode == "off" {
+			return bad("turn.tls_listen", "%q shares the HTTPS port (server.addr) and needs tls.mode acme or files", t.TLSListen)
+		}
+	case t.TLSListen != "":
 		if err := checkHostPort("turn.tls_listen", t.TLSListen); err != nil {
 			return err
 		}
 		if c.TLS.Mode == "off" {
 			return bad("turn.tls_listen", "needs tls.mode acme or files")
+		}
+		if samePort(t.TLSListen, c.Server.Addr) {
+			return bad("turn.tls_listen", "%q is server.addr's port: write %q to share the HTTPS port with TURN", t.TLSListen, TURNOnHTTPS)
 		}
 	}
 	for _, p := range t.AllowPeers {
@@ -779,6 +795,18 @@ func checkHostPort(key, addr string) error {
 		return bad(key, "%q is not a host:port address (like \":8080\")", addr)
 	}
 	return nil
+}
+
+// samePort tells whether two listen addresses would collide: the same
+// port, and the same host or either on every address.
+func samePort(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb {
+		return false
+	}
+	wild := func(h string) bool { ip := net.ParseIP(h); return h == "" || (ip != nil && ip.IsUnspecified()) }
+	return ha == hb || wild(ha) || wild(hb)
 }
 
 func checkHTTPURL(key, raw string) error {

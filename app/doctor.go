@@ -208,7 +208,11 @@ func (d *doctor) checkPorts(cfg Config, running bool) {
 	}
 	if cfg.TURN.Enabled {
 		list = append(list, want{"turn.listen", "udp", cfg.TURN.Listen}, want{"turn.listen", "tcp", cfg.TURN.Listen})
-		if cfg.TURN.TLSListen != "" {
+		switch cfg.TURN.TLSListen {
+		case "":
+		case TURNOnHTTPS:
+			d.ok("TURN over TLS shares the HTTPS port %s (turn.tls_listen = %q)", cfg.Server.Addr, TURNOnHTTPS)
+		default:
 			list = append(list, want{"turn.tls_listen", "tcp", cfg.TURN.TLSListen})
 		}
 	}

@@ -38,6 +38,11 @@ type visitRuntime struct {
 	// tlsConfig returns the HTTPS configuration (set by Run when TLS is
 	// on): the relay's TLS listener serves the same certificate.
 	tlsConfig func() *tls.Config
+	// share carries TURN over TLS on the HTTPS port (turn_share.go; set by
+	// Run with turn.tls_listen = "https"); peek is its peek timeout (0:
+	// visit.DefaultPeekTimeout; tests shorten it).
+	share *visit.PortShare
+	peek  time.Duration
 }
 
 // visitRoutes are the routes of video visits (issue 7).
@@ -587,16 +592,21 @@ func (s *Server) startTURN() func() {
 	cfg := visit.Config{Listen: t.Listen, TLSListen: t.TLSListen, PublicIP: t.PublicIP, AllowPeers: allow,
 		MinPort: t.RelayMinPort, MaxPort: t.RelayMaxPort, BandwidthBytes: int64(t.BandwidthKbps) * 1000 / 8,
 		UserQuota: t.UserQuota, Now: s.clock, Log: s.log}
-	if t.TLSListen != "" {
+	if t.TLSListen == TURNOnHTTPS {
+		s.shareTURN(&cfg)
+	} else if t.TLSListen != "" {
 		cfg.TLSConfig = s.visit.tlsConfig
 	}
 	relay, err := visit.Start(cfg)
 	if err != nil {
+		if cfg.TLSListener != nil {
+			cfg.TLSListener.Close() // TURN clients on the HTTPS port are then turned away at once
+		}
 		s.log.Error("TURN relay not started: video visits have no relay", "err", err)
 		return func() {}
 	}
 	port, tlsPort := relay.Ports()
-	s.log.Info("TURN relay", "port", port, "tls_port", tlsPort, "public_ip", relay.PublicIP().String())
+	s.log.Info("TURN relay", "port", port, "tls", s.turnTLSWhere(), "tls_port", tlsPort, "public_ip", relay.PublicIP().String())
 	s.visit.mu.Lock()
 	s.visit.relay = relay
 	s.visit.mu.Unlock()
@@ -626,6 +636,7 @@ type visitCheckPage struct {
 	Post     string // where the test's offer goes
 	Room     string // the visit link, once the check is done
 	PathKeys []string
+	TLSPort  int // the port TURN over TLS is tested on (443 when it shares HTTPS's), 0 without
 }
 
 // handleVisitCheck is the pre-visit check page without a visit: camera
@@ -667,6 +678,11 @@ func (s *Server) handleVisitLinkCheck(w http.ResponseWriter, r *http.Request) {
 		PathKeys: []string{"udp", "tcp", "tls"}}
 	ice, _ := json.Marshal(s.visitICEServersFor(visitTag(s.visitKey(acc.appt.ID))+".c", s.clock().Add(15*time.Minute)))
 	pg.ICE = string(ice)
+	s.visit.mu.Lock()
+	if s.visit.relay != nil {
+		_, pg.TLSPort = s.visit.relay.Ports()
+	}
+	s.visit.mu.Unlock()
 	s.render(w, r, http.StatusOK, "visit_check", pg)
 }
 

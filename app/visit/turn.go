@@ -43,6 +43,13 @@ type Config struct {
 	// handshake, so renewed certificates are picked up); required with
 	// TLSListen.
 	TLSConfig func() *tls.Config
+	// TLSListener, instead of TLSListen, hands the relay TURN connections
+	// already decrypted: TURN over TLS on the HTTPS port (PortShare.TURN).
+	// The relay closes it when it stops, not when Start fails.
+	TLSListener net.Listener
+	// TLSPort is the port advertised for TLSListener: the HTTPS port as
+	// clients reach it (0: the listener's own).
+	TLSPort int
 	// PublicIP is put in relay candidates; "" detects one.
 	PublicIP string
 	// AllowPeers are prefixes the relay may reach although not public.
@@ -246,7 +253,13 @@ func (r *Relay) listen(host string) error {
 	}
 	r.tcp = ln
 	r.tcpPort = ln.Addr().(*net.TCPAddr).Port
-	if r.cfg.TLSListen != "" {
+	if r.cfg.TLSListener != nil {
+		r.tlsLn = r.cfg.TLSListener
+		r.tlsPort = r.cfg.TLSPort
+		if a, ok := r.tlsLn.Addr().(*net.TCPAddr); ok && r.tlsPort == 0 {
+			r.tlsPort = a.Port
+		}
+	} else if r.cfg.TLSListen != "" {
 		if r.cfg.TLSConfig == nil {
 			return errors.New("turn.tls_listen needs the HTTPS certificate (tls.mode acme or files)")
 		}
@@ -303,7 +316,8 @@ func (r *Relay) closeListeners() {
 	if r.tcp != nil {
 		r.tcp.Close()
 	}
-	if r.tlsLn != nil {
+	// A listener given in Config is the caller's until the relay runs.
+	if r.tlsLn != nil && r.tlsLn != r.cfg.TLSListener {
 		r.tlsLn.Close()
 	}
 }
@@ -322,7 +336,8 @@ func (r *Relay) Close() error {
 	return r.server.Close()
 }
 
-// Ports returns the bound UDP/TCP port and the TLS port (0 without TLS).
+// Ports returns the bound UDP/TCP port and the TLS port clients are given
+// (the HTTPS port when TLS shares it; 0 without TLS).
 func (r *Relay) Ports() (port, tlsPort int) { return r.udpPort, r.tlsPort }
 
 // PublicIP is the address put in relay candidates.
