@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/subtle"
+	"daraport/app/visit"
 	"fmt"
 	"net"
 	"net/http"
@@ -37,14 +38,12 @@ func (s *Server) opsRoutes() []route {
 	}
 }
 
-// TURNStats is what the TURN relay reports to the system page and /metrics.
-type TURNStats struct {
-	Allocations int // live relay allocations
-}
+// TURNStats is what the TURN relay reports to the system page and
+// /metrics: its counters since start (zero while the relay is off).
+type TURNStats = visit.Stats
 
-// turnStats is the hook the video relay fills (app/visit): until then it
-// reports zero allocations.
-func (s *Server) turnStats() TURNStats { return TURNStats{} }
+// turnStats reads the running relay's counters.
+func (s *Server) turnStats() TURNStats { return s.VisitStats() }
 
 // countRequest counts one answered request for /metrics (called by
 // logRequests with the route pattern, never the concrete path).
@@ -81,6 +80,7 @@ type adminSystemPage struct {
 	LastRoll               *store.PlanningRun
 	Outbox                 []countRow
 	TURN                   TURNStats
+	TURNBytes              string // relayed both ways, for people
 	TLSMode                string
 	CertExpiry             time.Time
 	CertDays               int
@@ -137,6 +137,7 @@ func (s *Server) handleAdminSystem(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Outbox = sortedCounts(out)
 	p.TURN = s.turnStats()
+	p.TURNBytes = humanBytes(p.TURN.BytesToPeers + p.TURN.BytesFromPeers)
 	if cs := s.ops.certs; cs != nil {
 		p.CertExpiry = cs.expiry()
 		if !p.CertExpiry.IsZero() {
@@ -259,8 +260,24 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "daraport_backup_last_success_timestamp_seconds %d\n", unixOrZero(ok.At))
 	metric("daraport_backup_last_failure_timestamp_seconds", "gauge", "Unix time of the last failed backup since the last success (0: none).")
 	fmt.Fprintf(&b, "daraport_backup_last_failure_timestamp_seconds %d\n", unixOrZero(failed.At))
+	ts := s.turnStats()
 	metric("daraport_turn_allocations", "gauge", "Live TURN relay allocations.")
-	fmt.Fprintf(&b, "daraport_turn_allocations %d\n", s.turnStats().Allocations)
+	fmt.Fprintf(&b, "daraport_turn_allocations %d\n", ts.Allocations)
+	for _, c := range []struct {
+		name, help string
+		v          int64
+	}{
+		{"daraport_turn_allocations_total", "TURN relay allocations made since start.", ts.AllocationsTotal},
+		{"daraport_turn_relayed_bytes_total", "Bytes the TURN relay carried, both ways.", ts.BytesToPeers + ts.BytesFromPeers},
+		{"daraport_turn_relayed_packets_total", "Packets the TURN relay carried.", ts.PacketsRelayed},
+		{"daraport_turn_dropped_packets_total", "Packets dropped: over the bandwidth limit or to a refused address.", ts.PacketsDropped},
+		{"daraport_turn_refused_peers_total", "Permissions refused by the peer filter.", ts.PeersRefused},
+		{"daraport_turn_auth_failures_total", "TURN requests with a wrong or expired credential.", ts.AuthFailures},
+		{"daraport_turn_quota_refusals_total", "Allocations refused by the per-user quota.", ts.QuotaRefusals},
+	} {
+		metric(c.name, "counter", c.help)
+		fmt.Fprintf(&b, "%s %d\n", c.name, c.v)
+	}
 	if cs := s.ops.certs; cs != nil {
 		metric("daraport_certificate_expiry_timestamp_seconds", "gauge", "Unix time when the served certificate expires (0: none yet).")
 		fmt.Fprintf(&b, "daraport_certificate_expiry_timestamp_seconds %d\n", unixOrZero(cs.expiry()))

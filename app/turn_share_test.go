@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -127,6 +128,7 @@ func startSharedServer(t *testing.T, peek time.Duration) *sharedServer {
 	cfg.Server.BaseURL = "https://" + ss.addr
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.HTTPAddr = "files", certFile, keyFile, freeAddr(t)
 	cfg.TURN.Enabled, cfg.TURN.Listen, cfg.TURN.PublicIP, cfg.TURN.TLSListen = true, "127.0.0.1:0", "127.0.0.2", TURNOnHTTPS
+	cfg.Metrics.Allow = []string{"127.0.0.0/8"}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +218,19 @@ func TestTURNOnHTTPSPort(t *testing.T) {
 	if st := ss.srv.VisitStats(); st.AllocationsTotal-before < 2 || st.BytesToPeers == 0 {
 		t.Errorf("relay counters after a call through the HTTPS port: %+v", st)
 	}
+	// The counters reach /metrics (and the admin's system page).
+	res, err := ss.client(true).Get("https://" + ss.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, name := range []string{"daraport_turn_allocations_total", "daraport_turn_relayed_bytes_total", "daraport_turn_relayed_packets_total"} {
+		m := regexp.MustCompile(`(?m)^` + name + ` (\d+)$`).FindSubmatch(metrics)
+		if m == nil || string(m[1]) == "0" {
+			t.Errorf("/metrics: %s is %q after a relayed call", name, m)
+		}
+	}
 
 	// Pages on the same port.
 	for _, c := range []struct {
@@ -243,7 +258,7 @@ func TestTURNOnHTTPSPort(t *testing.T) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(conn, "GET /login HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", ss.addr)
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	res, err = http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
