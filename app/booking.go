@@ -93,13 +93,13 @@ func (s *Server) slotTaken(ctx context.Context, p *store.Practice, minutes, buff
 // days after), shared for a second between the losers of a race on the same
 // day: a hundred patients who lost the same slot need not read the planning
 // a hundred times. A start taken within that second is refused again when
-// booked, with fresh alternatives.
+// booked, with fresh alternatives. The slice is shared: callers only read it.
 func (s *Server) nearbyStarts(ctx context.Context, p *store.Practice, minutes, buffer int, day schedule.Day) ([]schedule.Cell, error) {
 	key := fmt.Sprintf("%s|%d|%d|%s", p.ID, minutes, buffer, day)
 	now := s.clock()
 	if v, ok := s.nearby.Load(key); ok {
 		if c := v.(nearbyEntry); now.Sub(c.at) < time.Second {
-			return append([]schedule.Cell(nil), c.cells...), nil
+			return c.cells, nil
 		}
 	}
 	cells, err := s.freeStarts(ctx, p, minutes, buffer, day.AddDays(-1), day.AddDays(2), now)
@@ -107,7 +107,7 @@ func (s *Server) nearbyStarts(ctx context.Context, p *store.Practice, minutes, b
 		return nil, err
 	}
 	s.nearby.Store(key, nearbyEntry{at: now, cells: cells})
-	return append([]schedule.Cell(nil), cells...), nil
+	return cells, nil
 }
 
 type nearbyEntry struct {
