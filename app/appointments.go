@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"daraport/app/schedule"
@@ -96,17 +97,20 @@ func (s *Server) handleAPIBook(w http.ResponseWriter, r *http.Request) {
 	// A burst (a thousand patients on the same morning's slots) is served
 	// a few at a time rather than all at once: the same work without a
 	// thousand goroutines fighting over the read pool and the scheduler.
-	// Taken once the body is read, so slow clients cannot hold it.
+	// Taken once the body is read, so slow clients cannot hold it, and
+	// given back as soon as the booking only waits (bookRequest.Idle).
 	select {
 	case s.bookGate <- struct{}{}:
 	case <-r.Context().Done():
 		s.error(w, r, r.Context().Err())
 		return
 	}
+	release := sync.OnceFunc(func() { <-s.bookGate })
 	appt, err := func() (*store.Appointment, error) {
-		defer func() { <-s.bookGate }()
+		defer release()
 		return s.book(r.Context(), bookRequest{SlotID: body.SlotID, TypeID: body.TypeID, Reason: body.Reason, Phone: body.Phone,
-			Key: truncate(r.Header.Get("Idempotency-Key"), 100), Patient: a.User, ActorID: a.User.ID, IP: s.clientIP(r), Answers: answers})
+			Key: truncate(r.Header.Get("Idempotency-Key"), 100), Patient: a.User, ActorID: a.User.ID, IP: s.clientIP(r), Answers: answers,
+			Idle: release})
 	}()
 	if err != nil {
 		s.error(w, r, err)

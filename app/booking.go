@@ -33,6 +33,18 @@ type bookRequest struct {
 	ActorID string
 	IP      string
 	Answers map[string]any // intake answers, already validated (parseIntake / intakeFromAPI)
+	// Idle, if set, is called once before the booking only waits (for
+	// the claim that went first, or for its own commit): the API gate
+	// bounds the requests doing work, not those waiting.
+	Idle func()
+}
+
+// idle calls req.Idle once, if set.
+func (req *bookRequest) idle() {
+	if f := req.Idle; f != nil {
+		req.Idle = nil
+		f()
+	}
 }
 
 const maxReason = 500
@@ -192,7 +204,7 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 	// claims. The writer's transaction stays the arbiter; this only saves
 	// it work. A retry carrying an idempotency key never waits: its answer
 	// may be its own earlier booking.
-	flight, err := s.claimTurn(ctx, slot.ID, req.Key != "")
+	flight, err := s.claimTurn(ctx, slot.ID, req.Key != "", req.idle)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +219,7 @@ func (s *Server) book(ctx context.Context, req bookRequest) (*store.Appointment,
 			return nil, err
 		}
 	}
+	req.idle()
 	err = s.db.Batch(ctx, func(tx *store.Tx) error {
 		if req.Key != "" {
 			id, err := tx.FindAppointmentByKey(ctx, req.Patient.ID, req.Key)
@@ -300,7 +313,8 @@ type claimFlight struct {
 // claimTurn waits until this request may claim slotID: it returns the
 // flight it now leads, or nil when the claim that went first booked the
 // slot. noWait returns at once with a flight only if none was on its way.
-func (s *Server) claimTurn(ctx context.Context, slotID string, noWait bool) (*claimFlight, error) {
+// idle is called before waiting.
+func (s *Server) claimTurn(ctx context.Context, slotID string, noWait bool, idle func()) (*claimFlight, error) {
 	for {
 		f := &claimFlight{done: make(chan struct{})}
 		v, busy := s.claiming.LoadOrStore(slotID, f)
@@ -311,6 +325,7 @@ func (s *Server) claimTurn(ctx context.Context, slotID string, noWait bool) (*cl
 			return nil, nil
 		}
 		other := v.(*claimFlight)
+		idle()
 		select {
 		case <-other.done:
 		case <-ctx.Done():
