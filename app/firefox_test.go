@@ -58,7 +58,7 @@ var firefoxPrefs = map[string]any{
 	// equivalent of Chromium's --use-fake-device-for-media-stream and
 	// --use-fake-ui-for-media-stream). http://127.0.0.1 is a secure
 	// context, so getUserMedia needs no TLS.
-	"media.navigator.streams.fake":       true,
+	"media.navigator.streams.fake":        true,
 	"media.navigator.permission.disabled": true,
 	// ICE over the loopback interface, where the test's TURN server listens
 	// (Chromium's --allow-loopback-in-peer-connection).
@@ -81,9 +81,7 @@ var firefoxPrefs = map[string]any{
 // firefox is one headless Firefox and its BiDi session.
 type firefox struct {
 	t    *testing.T
-	cmd  *exec.Cmd
 	conn *websocket.Conn
-	done chan struct{} // closed when the reader stops
 
 	mu       sync.Mutex
 	nextID   int
@@ -185,7 +183,7 @@ func startFirefox(t *testing.T) *firefox {
 		t.Fatalf("connect to Firefox's WebDriver BiDi at %s: %v", wsURL, err)
 	}
 	conn.SetReadLimit(64 << 20) // full-page screenshots
-	f := &firefox{t: t, cmd: cmd, conn: conn, done: make(chan struct{}),
+	f := &firefox{t: t, conn: conn,
 		waiting: map[int]chan bidiMessage{}, problems: map[string][]string{}, status: map[string]int{}}
 	go f.read()
 	t.Cleanup(func() {
@@ -213,7 +211,6 @@ func startFirefox(t *testing.T) *firefox {
 
 // read dispatches answers to their callers and records events.
 func (f *firefox) read() {
-	defer close(f.done)
 	for {
 		_, data, err := f.conn.Read(context.Background())
 		if err != nil {
@@ -252,9 +249,9 @@ func (f *firefox) event(method string, params json.RawMessage) {
 	switch method {
 	case "log.entryAdded":
 		var e struct {
-			Level      string `json:"level"`
-			Type       string `json:"type"`
-			Text       string `json:"text"`
+			Level      string                   `json:"level"`
+			Type       string                   `json:"type"`
+			Text       string                   `json:"text"`
 			Source     struct{ Context string } `json:"source"`
 			StackTrace *struct {
 				CallFrames []struct {
@@ -540,4 +537,3 @@ func (p *ffTab) checkConsole(when string) {
 		p.t.Errorf("%s (Firefox), %s: %s", p.who, when, m)
 	}
 }
-
