@@ -5,7 +5,8 @@ package app
 // BiDi, firefox_test.go), through Daraport's TURN relay with relay-only ICE.
 // The waiting room holds the Firefox patient until admitted; both decode
 // the other's video over a relay ↔ relay pair; they chat both ways over the
-// data channel; the patient reloads and is back in the call. The pre-visit
+// data channel; the practitioner shares the screen and Firefox shows it;
+// the patient reloads and is back in the call. The pre-visit
 // check works in Firefox too. Screenshots go to $DARAPORT_SCREENSHOTS (else
 // a temporary directory), named ff-visit-NN-<step>.png.
 
@@ -149,6 +150,42 @@ func TestFirefoxVideoVisit(t *testing.T) {
 	}
 	patient.screenshot("03-patient-in-call")
 	pro.screenshot("03-practitioner-in-call")
+	// 4b. The practitioner shares the screen (Chromium's fake capture picks
+	// one without asking): the same sender switches track (replaceTrack, no
+	// renegotiation) and Firefox decodes the new picture at its new size;
+	// stopping the share brings the camera back.
+	type size struct{ W, H int }
+	remoteSize := func() size {
+		var sz size
+		patient.eval("read the remote video's size", `({W: document.getElementById("visit-remote").videoWidth, H: document.getElementById("visit-remote").videoHeight})`, &sz)
+		return sz
+	}
+	waitSize := func(what string, ok func(size) bool) size {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			sz := remoteSize()
+			if ok(sz) {
+				return sz
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Firefox: %s: the remote video is %dx%d", what, sz.W, sz.H)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	camera := remoteSize()
+	pro.do("share the screen", chromedp.Click(chromedp.ID("visit-share")))
+	shared := waitSize("the practitioner's screen arrives", func(sz size) bool { return sz.W > 0 && sz != camera })
+	before := patient.callStats().Frames
+	time.Sleep(500 * time.Millisecond)
+	if after := patient.callStats().Frames; after <= before {
+		t.Errorf("Firefox decodes no frames of the shared screen (%d → %d)", before, after)
+	}
+	t.Logf("Firefox receives the camera at %dx%d, the shared screen at %dx%d", camera.W, camera.H, shared.W, shared.H)
+	patient.screenshot("03b-patient-sees-shared-screen")
+	pro.do("stop sharing", chromedp.Click(chromedp.ID("visit-share")))
+	waitSize("the practitioner's camera comes back", func(sz size) bool { return sz == camera })
 
 	// 5. The patient reloads Firefox and is back in the call.
 	patient.eval("mark the page", `(() => { window.daraportVisit.probe.mark = 1; return true; })()`, nil)
