@@ -480,18 +480,22 @@ func (p *ffTab) waitJS(what, cond string, within time.Duration) {
 // view, a real mouse press and release at its centre (a user gesture, which
 // browsers require before they play sound), and it must be the element
 // there, not something covering it.
-func (p *ffTab) click(id string) {
+func (p *ffTab) click(id string) { p.t.Helper(); p.clickCSS("#" + id) }
+
+// clickCSS is click for the first element matching a CSS selector.
+func (p *ffTab) clickCSS(sel string) {
 	p.t.Helper()
 	var at struct{ X, Y float64 }
-	p.eval("find #"+id, fmt.Sprintf(`(() => {
-		const e = document.getElementById(%q); if (!e) throw new Error("no #%s");
+	q := jsQuote(sel)
+	p.eval("find "+sel, `(() => {
+		const e = document.querySelector(`+q+`); if (!e) throw new Error("no " + `+q+`);
 		e.scrollIntoView({block: "center", inline: "center"});
 		const r = e.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
 		const hit = document.elementFromPoint(x, y);
-		if (!hit || !(hit === e || e.contains(hit))) throw new Error("#%s is covered by " + (hit ? hit.outerHTML.slice(0, 80) : "nothing"));
+		if (!hit || !(hit === e || e.contains(hit))) throw new Error(`+q+` + " is covered by " + (hit ? hit.outerHTML.slice(0, 80) : "nothing"));
 		return {X: x, Y: y};
-	})()`, id, id, id), &at)
-	p.must("click #"+id, "input.performActions", map[string]any{"actions": []any{map[string]any{
+	})()`, &at)
+	p.must("click "+sel, "input.performActions", map[string]any{"actions": []any{map[string]any{
 		"type": "pointer", "id": "mouse", "parameters": map[string]string{"pointerType": "mouse"},
 		"actions": []any{
 			map[string]any{"type": "pointerMove", "x": int(at.X), "y": int(at.Y)},
@@ -536,4 +540,10 @@ func (p *ffTab) checkConsole(when string) {
 	for _, m := range got {
 		p.t.Errorf("%s (Firefox), %s: %s", p.who, when, m)
 	}
+}
+
+// jsQuote is s as a JavaScript string literal.
+func jsQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -187,6 +187,22 @@ func TestFirefoxVideoVisit(t *testing.T) {
 	pro.do("stop sharing", chromedp.Click(chromedp.ID("visit-share")))
 	waitSize("the practitioner's camera comes back", func(sz size) bool { return sz == camera })
 
+	// 4c. The patient picks a camera in the device menu (the fake one is
+	// the only one): the page releases the open camera, opens the chosen
+	// one and puts it in the call; the practitioner keeps receiving video.
+	var oldTrack string
+	patient.eval("read the camera track", `window.daraportVisit.pc.getSenders().find((s) => s.track && s.track.kind === "video").track.id`, &oldTrack)
+	patient.clickCSS(".visit-devices summary")
+	patient.eval("choose the camera", `(() => { const s = document.getElementById("visit-camera-select");
+		s.value = s.options[0].value; s.dispatchEvent(new Event("change", {bubbles: true})); return s.options.length; })()`, nil)
+	patient.waitJS("the chosen camera is in the call", `(() => { const s = window.daraportVisit.pc.getSenders().find((s) => s.track && s.track.kind === "video");
+		return s.track.id !== `+jsQuote(oldTrack)+` && s.track.readyState === "live"; })()`, 5*time.Second)
+	before = pro.callStats().Frames
+	time.Sleep(700 * time.Millisecond)
+	if after := pro.callStats().Frames; after <= before {
+		t.Errorf("after the camera change the practitioner decodes no new frames (%d → %d)", before, after)
+	}
+
 	// 5. The patient reloads Firefox and is back in the call.
 	patient.eval("mark the page", `(() => { window.daraportVisit.probe.mark = 1; return true; })()`, nil)
 	patient.reload()
