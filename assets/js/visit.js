@@ -236,9 +236,10 @@
   }
 
   // playRemote starts the remote video. Browsers let a page that captures
-  // the camera play sound at once; without a camera (audio refused) Firefox
-  // and Safari refuse to autoplay sound before a click: then the picture
-  // plays muted and the sound comes with the person's first click or key.
+  // the camera or microphone play sound at once; a page that captures
+  // nothing (both refused) may not autoplay sound before a click (Firefox,
+  // Safari, Chromium): then the picture plays muted and the sound comes
+  // with the person's first click or key.
   function playRemote() {
     const pr = remoteV.play();
     if (!pr) return;
