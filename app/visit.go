@@ -547,6 +547,10 @@ func (s *Server) visitSocket(w http.ResponseWriter, r *http.Request, acc *visitA
 				})
 			}
 		case "leave":
+			// A clean close: dropping the connection here would make the
+			// browser's close unclean (Firefox then logs the socket as
+			// "interrupted").
+			c.Close(websocket.StatusNormalClosure, "left")
 			return
 		}
 	}

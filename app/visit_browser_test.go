@@ -40,14 +40,21 @@ const visitStatsJS = `(async () => {
     ready: v ? v.probe.readyAt : 0, first: v ? v.probe.firstFrameAt : 0, address: ""};
   if (!pc) return out;
   const s = await pc.getStats();
-  let pairID = null; const pairs = {}, cands = {};
+  // Chromium names the selected pair in its transport stats; Firefox has no
+  // transport stats and flags the pair itself ("selected", non-standard),
+  // else the nominated, succeeded pair is the one in use.
+  let pairID = null, flagged = null, nominated = null; const pairs = {}, cands = {};
   s.forEach((r) => {
     if (r.type === "inbound-rtp" && r.kind === "video") out.frames += r.framesDecoded || 0;
     if (r.type === "transport" && r.selectedCandidatePairId) pairID = r.selectedCandidatePairId;
-    if (r.type === "candidate-pair") pairs[r.id] = r;
+    if (r.type === "candidate-pair") {
+      pairs[r.id] = r;
+      if (r.selected) flagged = r.id;
+      else if (r.nominated && r.state === "succeeded" && !nominated) nominated = r.id;
+    }
     if (r.type === "local-candidate" || r.type === "remote-candidate") cands[r.id] = r;
   });
-  const pair = pairs[pairID];
+  const pair = pairs[pairID || flagged || nominated];
   if (pair) {
     out.local = cands[pair.localCandidateId].candidateType;
     out.remote = cands[pair.remoteCandidateId].candidateType;

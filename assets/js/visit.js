@@ -23,6 +23,14 @@
   const probe = { readyAt: 0, firstFrameAt: 0, iceErrors: [], joins: 0 };
   window.daraportVisit = { probe, get pc() { return pc; }, get chat() { return chat; } };
 
+  // onGesture runs fn once, on the person's next click, tap or key: what
+  // browsers require before they start sound.
+  function onGesture(fn) {
+    const once = () => { document.removeEventListener('pointerdown', once, true); document.removeEventListener('keydown', once, true); fn(); };
+    document.addEventListener('pointerdown', once, true);
+    document.addEventListener('keydown', once, true);
+  }
+
   function say(k) { status.textContent = t(k); root.dataset.state = k; }
   function send(m) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); }
 
@@ -68,9 +76,34 @@
   }
 
   async function useDevice(kind, deviceId) {
-    const c = kind === 'video' ? { video: { deviceId: { exact: deviceId } } } : { audio: { deviceId: { exact: deviceId } } };
-    const s = await navigator.mediaDevices.getUserMedia(c);
-    await replace(kind === 'video' ? s.getVideoTracks()[0] : s.getAudioTracks()[0]);
+    if (kind === 'video') { await switchCamera([{ deviceId: { exact: deviceId } }]); return; }
+    const s = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
+    await replace(s.getAudioTracks()[0]);
+  }
+
+  // switchCamera opens the first camera the constraints find. Phones
+  // (Firefox for Android, Safari on iOS) cannot open a second camera while
+  // one is open: getUserMedia fails (NotReadableError) or silently ends the
+  // first track. So the camera in use is released first, and taken back if
+  // no other one opens.
+  async function switchCamera(tries) {
+    const old = local.getVideoTracks()[0];
+    const back = old && old.getSettings().deviceId;
+    if (old) old.stop();
+    for (const video of tries) {
+      try {
+        const s = await navigator.mediaDevices.getUserMedia({ video });
+        await replace(s.getVideoTracks()[0]);
+        return true;
+      } catch (e) { /* try the next way */ }
+    }
+    if (old) {
+      try {
+        const s = await navigator.mediaDevices.getUserMedia({ video: back ? { deviceId: { exact: back } } : true });
+        await replace(s.getVideoTracks()[0]);
+      } catch (e) { console.warn('camera', e); }
+    }
+    return false;
   }
 
   // --- Signaling ---
@@ -149,7 +182,7 @@
     p.ontrack = (ev) => {
       if (p !== pc) return;
       const s = ev.streams[0] || new MediaStream([ev.track]);
-      if (remoteV.srcObject !== s) remoteV.srcObject = s;
+      if (remoteV.srcObject !== s) { remoteV.srcObject = s; playRemote(); }
       watchFirstFrame();
     };
     p.onicecandidate = (ev) => { if (ev.candidate && p === pc) send({ type: 'signal', data: { candidate: ev.candidate.toJSON() } }); };
@@ -158,7 +191,7 @@
       if (p !== pc) return;
       clearTimeout(failTimer);
       switch (p.connectionState) {
-        case 'connected': say('in_call'); break;
+        case 'connected': say('in_call'); quality().catch(() => {}); break;
         case 'disconnected': say('reconnecting'); failTimer = setTimeout(recover, 3000); break;
         case 'failed': recover(); break;
       }
@@ -202,6 +235,22 @@
     } catch (e) { console.warn('signal', e); }
   }
 
+  // playRemote starts the remote video. Browsers let a page that captures
+  // the camera or microphone play sound at once; a page that captures
+  // nothing (both refused) may not autoplay sound before a click (Firefox,
+  // Safari, Chromium): then the picture plays muted and the sound comes
+  // with the person's first click or key.
+  function playRemote() {
+    const pr = remoteV.play();
+    if (!pr) return;
+    pr.catch((e) => {
+      if (e.name !== 'NotAllowedError') return;
+      remoteV.muted = true;
+      remoteV.play().catch(() => {});
+      onGesture(() => { remoteV.muted = false; remoteV.play().catch(() => {}); });
+    });
+  }
+
   function watchFirstFrame() {
     const mark = () => { if (!probe.firstFrameAt) probe.firstFrameAt = performance.now(); };
     if (remoteV.requestVideoFrameCallback) remoteV.requestVideoFrameCallback(mark);
@@ -215,9 +264,12 @@
     if (!pc || pc.connectionState !== 'connected') { q.dataset.level = 'none'; q.textContent = t('quality_none'); return; }
     const stats = await pc.getStats();
     let rtt = null; let lost = 0; let recv = 0;
+    const pair = selectedPair(stats);
+    if (pair && typeof pair.currentRoundTripTime === 'number') rtt = pair.currentRoundTripTime;
     stats.forEach((s) => {
-      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
       if (s.type === 'inbound-rtp') { lost += s.packetsLost || 0; recv += s.packetsReceived || 0; }
+      // Without a pair round trip (older Firefox, Safari), the RTCP one.
+      if (rtt === null && s.type === 'remote-inbound-rtp' && typeof s.roundTripTime === 'number') rtt = s.roundTripTime;
     });
     let loss = 0;
     if (last) { const dr = recv - last.recv; const dl = lost - last.lost; loss = dr + dl > 0 ? dl / (dr + dl) : 0; }
@@ -229,6 +281,22 @@
     q.textContent = t('quality_' + level);
   }
   setInterval(() => { quality().catch(() => {}); }, 2000);
+
+  // selectedPair is the candidate pair in use. The standard way names it in
+  // the transport stats (Chromium, Firefox ≥ 11x); Firefox also flags the
+  // pair itself ("selected"); older engines only mark it nominated and
+  // succeeded — several pairs can be, so that is the last resort.
+  function selectedPair(stats) {
+    let id = null; let flagged = null; let nominated = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) id = s.selectedCandidatePairId;
+      if (s.type === 'candidate-pair') {
+        if (s.selected) flagged = s;
+        else if (!nominated && s.nominated && s.state === 'succeeded') nominated = s;
+      }
+    });
+    return (id && stats.get(id)) || flagged || nominated;
+  }
 
   // --- Chat over the data channel ---
   function enableChat(on) { $('visit-chat-input').disabled = !on; $('visit-chat-send').disabled = !on; }
@@ -261,6 +329,9 @@
     const tr = local.getVideoTracks()[0]; if (!tr) return;
     tr.enabled = !tr.enabled; toggle(ev.currentTarget, !tr.enabled, 'camera_on', 'camera_off');
   });
+  // Phones' browsers (Safari on iOS, Firefox and Chrome on Android) have
+  // no screen sharing: no button that does nothing.
+  $('visit-share').hidden = !navigator.mediaDevices.getDisplayMedia;
   $('visit-share').addEventListener('click', async (ev) => {
     const btn = ev.currentTarget;
     const sender = pc && pc.getSenders().find((s) => s.track && s.track.kind === 'video');
@@ -278,11 +349,11 @@
     toggle(btn, true, 'share_stop', 'share');
   });
   $('visit-flip').addEventListener('click', async () => {
-    facing = facing === 'user' ? 'environment' : 'user';
-    try {
-      const s = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: facing } } });
-      await replace(s.getVideoTracks()[0]);
-    } catch (e) { console.warn('flip', e); }
+    const want = facing === 'user' ? 'environment' : 'user';
+    // "exact" first: with only an "ideal" facing mode a browser may keep
+    // the camera it has; "ideal" then for devices that report no facing.
+    if (await switchCamera([{ facingMode: { exact: want } }, { facingMode: { ideal: want } }])) facing = want;
+    await listDevices();
   });
   $('visit-camera-select').addEventListener('change', (ev) => { useDevice('video', ev.target.value).catch((e) => console.warn(e)); });
   $('visit-mic-select').addEventListener('change', (ev) => { useDevice('audio', ev.target.value).catch((e) => console.warn(e)); });
@@ -294,6 +365,17 @@
     rejoin.href = location.pathname; rejoin.hidden = false;
     $('visit-hangup').hidden = true;
   });
+
+  // Leaving the page (reload, another page, closing the tab) ends the
+  // socket cleanly: the server frees the seat at once, and Firefox does not
+  // log the socket as "interrupted while the page was loading". A page
+  // brought back from the back-forward cache starts afresh.
+  window.addEventListener('pagehide', () => {
+    ended = true;
+    if (ws) ws.close(1000);
+    if (pc) pc.close();
+  });
+  window.addEventListener('pageshow', (ev) => { if (ev.persisted) location.reload(); });
 
   say('connecting');
   startMedia().then(() => connect(false));
@@ -308,10 +390,19 @@
       const AC = window.AudioContext || window.webkitAudioContext;
       if (AC && s.getAudioTracks().length) {
         const ac = new AC();
+        // Browsers start an AudioContext made without a click suspended
+        // (Firefox, Safari, and Chromium on a first visit): the meter would
+        // stay at zero and the person think the microphone is broken. Ask
+        // for the click that starts it. (Polled: Firefox does not always
+        // fire statechange when it keeps a context suspended.)
+        const tap = $('check-level-tap');
+        ac.resume().catch(() => {});
+        onGesture(() => { ac.resume().catch(() => {}); });
         const an = ac.createAnalyser();
         ac.createMediaStreamSource(s).connect(an);
         const buf = new Float32Array(an.fftSize);
         setInterval(() => {
+          tap.hidden = ac.state === 'running';
           an.getFloatTimeDomainData(buf);
           let peak = 0; for (const v of buf) peak = Math.max(peak, Math.abs(v));
           $('check-level').value = Math.min(1, peak * 2);
