@@ -156,6 +156,9 @@ func BenchmarkBookingSustained(b *testing.B) {
 // measured.
 //
 //	go test ./app/ -run '^$' -bench BookingRace -benchtime 1x
+//
+// DARAPORT_RACE_PROFILE=file (open connections) and
+// DARAPORT_RACE_PROFILE_COLD=file write a CPU profile of that race alone.
 func BenchmarkBookingRace(b *testing.B) {
 	f := newBookingFixture(b, func(c *Config) { c.Security.APIRate = 100000 })
 	ts := f.ts
@@ -171,7 +174,7 @@ func BenchmarkBookingRace(b *testing.B) {
 	b.ResetTimer()
 	raceBookings(b, f, toks, all[100:150], false, "")
 	open50, open99 := raceBookings(b, f, toks, all[:50], true, os.Getenv("DARAPORT_RACE_PROFILE"))
-	cold50, cold99 := raceBookings(b, f, toks, all[50:100], false, "")
+	cold50, cold99 := raceBookings(b, f, toks, all[50:100], false, os.Getenv("DARAPORT_RACE_PROFILE_COLD"))
 	b.StopTimer()
 	var doubles int
 	ts.db.Update(context.Background(), func(tx *store.Tx) error {
