@@ -245,7 +245,7 @@ func (r *Relay) listen(host string) error {
 		if uc, ok := pc.(*net.UDPConn); ok {
 			_ = uc.SetReadBuffer(r.cfg.SocketBuffer)
 			_ = uc.SetWriteBuffer(r.cfg.SocketBuffer)
-			lc := &listenConn{UDPConn: uc, addrs: map[netip.AddrPort]*net.UDPAddr{}}
+			lc := &listenConn{UDPConn: uc, addrs: map[netip.AddrPort]*net.UDPAddr{}, fwd: map[fwdKey]*fwd{}, r: r}
 			lc.raw, _ = uc.SyscallConn()
 			pc = lc
 		}
@@ -295,27 +295,78 @@ type listenConn struct {
 	// pion calls from this listener's read goroutine while handling it.
 	last    []byte
 	lastSrc netip.AddrPort
+
+	// The clients' channels pion was seen relaying (relayConn.learn).
+	fwd map[fwdKey]*fwd
+	r   *Relay
 }
+
+type fwdKey struct {
+	src netip.AddrPort
+	ch  [2]byte
+}
+
+// fwd is a channel binding pion relayed a client's ChannelData on, at
+// relay clock at.
+type fwd struct {
+	c    *relayConn
+	peer *net.UDPAddr
+	at   int64
+}
+
+// fwdFresh is how long after pion last relayed a client's ChannelData on a
+// channel the listener relays the client's next ones itself. Past it, the
+// next datagram goes through pion again, which checks that the allocation
+// and the binding still exist and, if so, confirms the channel for as long
+// again: a channel that ended is used at most this long after.
+const fwdFresh = int64(100 * time.Millisecond)
 
 // maxListenAddrs bounds the address cache (forgotten all at once when full:
 // a rebuilt entry costs only the two allocations it saves).
 const maxListenAddrs = 4096
 
+// ReadFrom returns the next datagram for pion. A client's ChannelData on a
+// channel pion relayed within fwdFresh is relayed here instead, without
+// pion's per-datagram work (the allocation and channel look-ups under
+// locks, the address formatted for a debug log): the relay connection's
+// WriteTo still applies the peer filter, the bandwidth limit and the
+// counters.
 func (l *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, ap, err := l.ReadFromUDPAddrPort(p)
-	if err != nil {
-		return n, nil, err
-	}
-	a := l.addrs[ap]
-	if a == nil {
-		if len(l.addrs) >= maxListenAddrs {
-			clear(l.addrs)
+	for {
+		n, ap, err := l.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, nil, err
 		}
-		a = net.UDPAddrFromAddrPort(ap)
-		l.addrs[ap] = a
+		if n >= 4 && n < len(p) && p[0]&0xc0 == 0x40 && l.relayed(p[:n], ap) {
+			continue
+		}
+		a := l.addrs[ap]
+		if a == nil {
+			if len(l.addrs) >= maxListenAddrs {
+				clear(l.addrs)
+			}
+			a = net.UDPAddrFromAddrPort(ap)
+			l.addrs[ap] = a
+		}
+		l.last, l.lastSrc = p[:n], ap
+		return n, a, nil
 	}
-	l.last, l.lastSrc = p[:n], ap
-	return n, a, nil
+}
+
+// relayed relays ChannelData b from src to its peer if pion relayed on
+// that channel within fwdFresh, and tells whether it did.
+func (l *listenConn) relayed(b []byte, src netip.AddrPort) bool {
+	f := l.fwd[fwdKey{src: src, ch: [2]byte(b[:2])}]
+	if f == nil {
+		return false
+	}
+	size := int(b[2])<<8 | int(b[3])
+	if 4+size > len(b) || f.c.closed.Load() || l.r.elapsed()-f.at > fwdFresh {
+		return false
+	}
+	l.last = nil // not pion's datagram: nothing to learn from it
+	_, _ = f.c.WriteTo(b[4:4+size], f.peer)
+	return true
 }
 
 func (r *Relay) closeListeners() {
@@ -551,6 +602,7 @@ type relayConn struct {
 	routeAt  atomic.Int64          // relay clock when a client's packet last confirmed route
 	inbox    chan inPacket         // the poller's datagrams for pion
 	done     chan struct{}         // closed by Close: ends ReadFrom
+	closed   atomic.Bool
 }
 
 // route is a channel binding seen in use: pion relayed the client's
@@ -605,6 +657,7 @@ func (c *relayConn) Close() error {
 		if c.poll != nil {
 			c.poll.remove(c)
 		}
+		c.closed.Store(true)
 		close(c.done)
 		err = c.PacketConn.Close()
 	})
@@ -644,14 +697,14 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return len(p), nil
 	}
 	var now int64
-	if c.out.rate > 0 || c.poll != nil {
+	if c.out.rate > 0 || c.listener != nil {
 		now = c.r.elapsed()
 	}
 	if c.out.rate > 0 && !c.out.take(len(p), now) {
 		c.r.dropped.Add(1)
 		return len(p), nil
 	}
-	c.learn(p, ap, now)
+	c.learn(p, ua, ap, now)
 	var n int
 	var err error
 	if c.udp != nil {
@@ -665,16 +718,29 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 // learn remembers the channel of a client's ChannelData that pion is
-// relaying to peer. pion calls WriteTo from the listener's read goroutine
-// with the data still in the buffer the listener read it into, after it
-// found the channel bound to peer: p then starts 4 bytes into the
-// listener's last datagram, whose first two bytes are the channel number.
-func (c *relayConn) learn(p []byte, peer netip.AddrPort, now int64) {
+// relaying to peer, for both directions. pion calls WriteTo from the
+// listener's read goroutine with the data still in the buffer the listener
+// read it into, after it found the channel bound to peer: p then starts 4
+// bytes into the listener's last datagram, whose first two bytes are the
+// channel number.
+func (c *relayConn) learn(p []byte, ua *net.UDPAddr, peer netip.AddrPort, now int64) {
 	l := c.listener
-	if c.poll == nil || l == nil || len(p) == 0 || len(l.last) < 4+len(p) || &l.last[4] != &p[0] || l.last[0]&0xc0 != 0x40 {
+	if l == nil || len(p) == 0 || len(l.last) < 4+len(p) || &l.last[4] != &p[0] || l.last[0]&0xc0 != 0x40 {
 		return
 	}
 	ch := [2]byte(l.last[:2])
+	key := fwdKey{src: l.lastSrc, ch: ch}
+	if f := l.fwd[key]; f != nil && f.c == c && f.peer == ua {
+		f.at = now
+	} else {
+		if len(l.fwd) >= maxListenAddrs {
+			clear(l.fwd)
+		}
+		l.fwd[key] = &fwd{c: c, peer: ua, at: now}
+	}
+	if c.poll == nil {
+		return
+	}
 	if rt := c.route.Load(); rt == nil || rt.peer != peer || rt.ch != ch || rt.client != l.lastSrc {
 		c.route.Store(&route{peer: peer, ch: ch, client: l.lastSrc, listener: l})
 	}

@@ -598,4 +598,67 @@ func TestRelayPeersReachClient(t *testing.T) {
 			t.Fatal("no relay connection learned the client's channel to peer a")
 		}
 	}
+	// The client's side too: the listener relays the channel itself.
+	found := false
+	for _, pc := range r.udp {
+		if l, ok := pc.(*listenConn); ok {
+			for _, f := range l.fwd {
+				if f.peer.String() == a.LocalAddr().String() {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no listener learned the client's channel to peer a")
+	}
+}
+
+// TestRelayChannelStopsAtExpiry keeps a channel busy across the expiry of
+// the credential: the packets the listener relays without pion stop with
+// the allocation, not up to fwdFresh later.
+func TestRelayChannelStopsAtExpiry(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.MinPort, c.MaxPort = 24000, 24999 })
+	var peer net.PacketConn
+	for p := 24500; p < 24999 && peer == nil; p++ {
+		peer, _ = net.ListenPacket("udp4", "127.0.0.2:"+strconv.Itoa(p))
+	}
+	if peer == nil {
+		t.Fatal("no free port for the peer")
+	}
+	defer peer.Close()
+	expires := time.Unix(time.Now().Unix()+2, 0) // credentials count whole seconds
+	user, pass := r.Credentials("tag.exp", expires)
+	_, relayConn, err := turnClient(t, r, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	got := make(chan time.Time, 1000)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			peer.SetReadDeadline(time.Now().Add(4 * time.Second))
+			if _, _, err := peer.ReadFrom(buf); err != nil {
+				close(got)
+				return
+			}
+			got <- time.Now()
+		}
+	}()
+	for time.Now().Before(expires.Add(500 * time.Millisecond)) {
+		_, _ = relayConn.WriteTo([]byte("ping"), peer.LocalAddr())
+		time.Sleep(5 * time.Millisecond)
+	}
+	n, last := 0, time.Time{}
+	for at := range got {
+		n, last = n+1, at
+	}
+	if n < 50 {
+		t.Fatalf("only %d packets reached the peer before expiry", n)
+	}
+	// The expiry timer runs on the relay's clock: allow for scheduling.
+	if last.After(expires.Add(50 * time.Millisecond)) {
+		t.Fatalf("the peer still received a packet %v after the credential expired", last.Sub(expires))
+	}
 }
