@@ -60,8 +60,8 @@ type Config struct {
 	// UDPListeners is how many SO_REUSEPORT sockets share the UDP port
 	// (default 2: what matches coturn's rate here, TESTING.md).
 	UDPListeners int
-	// SocketBuffer is the receive and send buffer of the UDP sockets
-	// (default 2 MiB).
+	// SocketBuffer is the receive and send buffer of the UDP sockets,
+	// listeners and relay sockets (default 2 MiB).
 	SocketBuffer int
 	// Secret is the shared secret of the credentials; nil makes a random
 	// one (credentials then last no longer than the process).
@@ -629,6 +629,12 @@ type inPacket struct {
 func (r *Relay) wrap(pc net.PacketConn, user string, l *listenConn, p *poller) net.PacketConn {
 	c := &relayConn{PacketConn: pc, r: r, listener: l}
 	c.udp, _ = pc.(*net.UDPConn)
+	if c.udp != nil {
+		// As the listeners': one poller serves many relay sockets, and a
+		// moment's delay must not overflow the kernel's default queue.
+		_ = c.udp.SetReadBuffer(r.cfg.SocketBuffer)
+		_ = c.udp.SetWriteBuffer(r.cfg.SocketBuffer)
+	}
 	c.in.rate, c.out.rate = r.cfg.BandwidthBytes, r.cfg.BandwidthBytes
 	c.inbox, c.done = make(chan inPacket, 64), make(chan struct{})
 	if p.add(c) {
