@@ -10,6 +10,7 @@
 package visit
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -26,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/logging"
@@ -65,8 +67,8 @@ type Config struct {
 	// UDPListeners is how many SO_REUSEPORT sockets share the UDP port
 	// (default 2: what matches coturn's rate here, TESTING.md).
 	UDPListeners int
-	// SocketBuffer is the receive and send buffer of the UDP sockets
-	// (default 2 MiB).
+	// SocketBuffer is the receive and send buffer of the UDP sockets,
+	// listeners and relay sockets (default 2 MiB).
 	SocketBuffer int
 	// Secret is the shared secret of the credentials; nil makes a random
 	// one (credentials then last no longer than the process).
@@ -102,6 +104,7 @@ type Relay struct {
 	filter  *PeerFilter
 	server  *turn.Server
 	udp     []net.PacketConn
+	pollers []*poller // one per UDP listener; nil entries where unavailable
 	tcp     net.Listener
 	tlsLn   net.Listener
 	public  netip.Addr
@@ -175,10 +178,17 @@ func Start(cfg Config) (*Relay, error) {
 			return nil, err
 		}
 	}
-	gen := &relayGen{r: r, inner: &turn.RelayAddressGeneratorPortRange{
+	inner := &turn.RelayAddressGeneratorPortRange{
 		RelayAddress: net.IP(r.public.AsSlice()), Address: bind,
 		MinPort: uint16(cfg.MinPort), MaxPort: uint16(cfg.MaxPort), MaxRetries: 40,
-	}}
+	}
+	for range r.udp {
+		r.pollers = append(r.pollers, newPoller())
+	}
+	// Each UDP listener has its own allocations in pion (one manager per
+	// listener), so its generator knows the listener its allocations'
+	// clients are reached on.
+	gen := &relayGen{r: r, inner: inner, poll: r.pollers[0]}
 	perm := func(_ net.Addr, ip net.IP) bool {
 		if r.filter.AllowedIP(ip) {
 			return true
@@ -212,8 +222,10 @@ func Start(cfg Config) (*Relay, error) {
 			},
 		},
 	}
-	for _, pc := range r.udp {
-		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: gen, PermissionHandler: perm})
+	for i, pc := range r.udp {
+		lg := &relayGen{r: r, inner: inner, poll: r.pollers[i]}
+		lg.listener, _ = pc.(*listenConn)
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: lg, PermissionHandler: perm})
 	}
 	sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: r.tcp, RelayAddressGenerator: gen, PermissionHandler: perm})
 	if r.tlsLn != nil {
@@ -221,6 +233,7 @@ func Start(cfg Config) (*Relay, error) {
 	}
 	if r.server, err = turn.NewServer(sc); err != nil {
 		r.closeListeners()
+		r.closePollers()
 		return nil, fmt.Errorf("turn: %w", err)
 	}
 	return r, nil
@@ -239,7 +252,9 @@ func (r *Relay) listen(host string) error {
 		if uc, ok := pc.(*net.UDPConn); ok {
 			_ = uc.SetReadBuffer(r.cfg.SocketBuffer)
 			_ = uc.SetWriteBuffer(r.cfg.SocketBuffer)
-			pc = &listenConn{UDPConn: uc, addrs: map[netip.AddrPort]*net.UDPAddr{}}
+			lc := &listenConn{UDPConn: uc, addrs: map[netip.AddrPort]*net.UDPAddr{}, fwd: map[fwdKey]*fwd{}, r: r}
+			lc.raw, _ = uc.SyscallConn()
+			pc = lc
 		}
 		r.udp = append(r.udp, pc)
 		if i == 0 {
@@ -287,26 +302,84 @@ func (r *Relay) listen(host string) error {
 type listenConn struct {
 	*net.UDPConn
 	addrs map[netip.AddrPort]*net.UDPAddr
+	raw   syscall.RawConn // for the poller's sendmmsg
+
+	// The last datagram read and its source, for relayConn.WriteTo, which
+	// pion calls from this listener's read goroutine while handling it.
+	last    []byte
+	lastSrc netip.AddrPort
+
+	// The clients' channels pion was seen relaying (relayConn.learn).
+	fwd map[fwdKey]*fwd
+	r   *Relay
 }
+
+type fwdKey struct {
+	src netip.AddrPort
+	ch  [2]byte
+}
+
+// fwd is a channel binding pion relayed a client's ChannelData on, at
+// relay clock at.
+type fwd struct {
+	c    *relayConn
+	peer *net.UDPAddr
+	at   int64
+}
+
+// fwdFresh is how long after pion last relayed a client's ChannelData on a
+// channel the listener relays the client's next ones itself. Past it, the
+// next datagram goes through pion again, which checks that the allocation
+// and the binding still exist and, if so, confirms the channel for as long
+// again: a channel that ended is used at most this long after.
+const fwdFresh = int64(100 * time.Millisecond)
 
 // maxListenAddrs bounds the address cache (forgotten all at once when full:
 // a rebuilt entry costs only the two allocations it saves).
 const maxListenAddrs = 4096
 
+// ReadFrom returns the next datagram for pion. A client's ChannelData on a
+// channel pion relayed within fwdFresh is relayed here instead, without
+// pion's per-datagram work (the allocation and channel look-ups under
+// locks, the address formatted for a debug log): the relay connection's
+// WriteTo still applies the peer filter, the bandwidth limit and the
+// counters.
 func (l *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, ap, err := l.ReadFromUDPAddrPort(p)
-	if err != nil {
-		return n, nil, err
-	}
-	a := l.addrs[ap]
-	if a == nil {
-		if len(l.addrs) >= maxListenAddrs {
-			clear(l.addrs)
+	for {
+		n, ap, err := l.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, nil, err
 		}
-		a = net.UDPAddrFromAddrPort(ap)
-		l.addrs[ap] = a
+		if n >= 4 && n < len(p) && p[0]&0xc0 == 0x40 && l.relayed(p[:n], ap) {
+			continue
+		}
+		a := l.addrs[ap]
+		if a == nil {
+			if len(l.addrs) >= maxListenAddrs {
+				clear(l.addrs)
+			}
+			a = net.UDPAddrFromAddrPort(ap)
+			l.addrs[ap] = a
+		}
+		l.last, l.lastSrc = p[:n], ap
+		return n, a, nil
 	}
-	return n, a, nil
+}
+
+// relayed relays ChannelData b from src to its peer if pion relayed on
+// that channel within fwdFresh, and tells whether it did.
+func (l *listenConn) relayed(b []byte, src netip.AddrPort) bool {
+	f := l.fwd[fwdKey{src: src, ch: [2]byte(b[:2])}]
+	if f == nil {
+		return false
+	}
+	size := int(b[2])<<8 | int(b[3])
+	if 4+size > len(b) || f.c.closed.Load() || l.r.elapsed()-f.at > fwdFresh {
+		return false
+	}
+	l.last = nil // not pion's datagram: nothing to learn from it
+	_, _ = f.c.WriteTo(b[4:4+size], f.peer)
+	return true
 }
 
 func (r *Relay) closeListeners() {
@@ -333,7 +406,15 @@ func (r *Relay) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
-	return r.server.Close()
+	err := r.server.Close()
+	r.closePollers()
+	return err
+}
+
+func (r *Relay) closePollers() {
+	for _, p := range r.pollers {
+		p.close()
+	}
 }
 
 // Ports returns the bound UDP/TCP port and the TLS port clients are given
@@ -479,8 +560,10 @@ func relayBind(public netip.Addr, listenHost string) string {
 // relayConn, and TCP relays (RFC 6062), which WebRTC does not use, are not
 // offered.
 type relayGen struct {
-	r     *Relay
-	inner *turn.RelayAddressGeneratorPortRange
+	r        *Relay
+	inner    *turn.RelayAddressGeneratorPortRange
+	listener *listenConn // the UDP listener of these allocations' clients; nil for TCP and TLS
+	poll     *poller
 }
 
 func (g *relayGen) Validate() error { return g.inner.Validate() }
@@ -490,7 +573,7 @@ func (g *relayGen) AllocatePacketConn(c turn.AllocateListenerConfig) (net.Packet
 	if err != nil {
 		return nil, nil, err
 	}
-	return g.r.wrap(pc, c.UserID), addr, nil
+	return g.r.wrap(pc, c.UserID, g.listener, g.poll), addr, nil
 }
 
 var errNoTCPRelay = errors.New("turn: TCP relaying is not offered")
@@ -511,6 +594,11 @@ func (g *relayGen) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) { ret
 // and allocates nothing: the last destination found allowed is remembered
 // (a peer is checked once, not per packet), the buckets are atomic, and
 // reads reuse the previous source address while the peer stays the same.
+//
+// On Linux its socket is read by the relay's poller (poll_linux.go) rather
+// than by pion's goroutine for the allocation: a peer's datagram on the
+// channel the client is sending on goes straight back to the client as
+// ChannelData (deliver); everything else reaches pion through ReadFrom.
 type relayConn struct {
 	net.PacketConn
 	udp     *net.UDPConn // the same socket, for allocation-free reads; nil if not UDP
@@ -520,30 +608,78 @@ type relayConn struct {
 	lastSrc *net.UDPAddr                   // ReadFrom's previous source (only pion's read goroutine uses it)
 	timer   *time.Timer
 	once    sync.Once
+
+	listener *listenConn // the UDP listener the client is reached on; nil for TCP and TLS
+	poll     *poller     // nil: pion's goroutine reads the socket
+	raw      syscall.RawConn
+	pollID   int32
+	route    atomic.Pointer[route] // the client's current channel, learned in WriteTo
+	routeAt  atomic.Int64          // relay clock when a client's packet last confirmed route
+	inbox    chan inPacket         // the poller's datagrams for pion
+	done     chan struct{}         // closed by Close: ends ReadFrom
+	closed   atomic.Bool
 }
 
-func (r *Relay) wrap(pc net.PacketConn, user string) net.PacketConn {
-	c := &relayConn{PacketConn: pc, r: r}
+// route is a channel binding seen in use: pion relayed the client's
+// ChannelData on channel ch to peer, so the binding existed then.
+type route struct {
+	peer     netip.AddrPort
+	ch       [2]byte
+	client   netip.AddrPort
+	listener *listenConn
+}
+
+// routeFresh is how long after the client's last packet on a channel the
+// peer's datagrams go back on it without pion. pion still decides whether
+// the binding exists (it refuses the client's ChannelData once it has
+// expired, and then no route is confirmed): at most this long after the
+// binding ends can a peer that the client had bound still reach it.
+const routeFresh = int64(time.Second)
+
+type inPacket struct {
+	b   []byte
+	src netip.AddrPort
+}
+
+func (r *Relay) wrap(pc net.PacketConn, user string, l *listenConn, p *poller) net.PacketConn {
+	c := &relayConn{PacketConn: pc, r: r, listener: l}
 	c.udp, _ = pc.(*net.UDPConn)
+	if c.udp != nil {
+		// As the listeners': one poller serves many relay sockets, and a
+		// moment's delay must not overflow the kernel's default queue.
+		_ = c.udp.SetReadBuffer(r.cfg.SocketBuffer)
+		_ = c.udp.SetWriteBuffer(r.cfg.SocketBuffer)
+	}
 	c.in.rate, c.out.rate = r.cfg.BandwidthBytes, r.cfg.BandwidthBytes
+	c.inbox, c.done = make(chan inPacket, 64), make(chan struct{})
+	if p.add(c) {
+		c.poll = p
+	}
+	// r.mu orders the timer's assignment before Close reads it (the
+	// timer may fire at once).
 	r.mu.Lock()
 	r.conns[c] = struct{}{}
-	r.mu.Unlock()
 	if exp := credentialExpiry(user); !exp.IsZero() {
 		c.timer = time.AfterFunc(exp.Sub(r.now()), func() { c.Close() })
 	}
+	r.mu.Unlock()
 	return c
 }
 
 func (c *relayConn) Close() error {
 	var err error
 	c.once.Do(func() {
+		c.r.mu.Lock()
 		if c.timer != nil {
 			c.timer.Stop()
 		}
-		c.r.mu.Lock()
 		delete(c.r.conns, c)
 		c.r.mu.Unlock()
+		if c.poll != nil {
+			c.poll.remove(c)
+		}
+		c.closed.Store(true)
+		close(c.done)
 		err = c.PacketConn.Close()
 	})
 	return err
@@ -551,35 +687,45 @@ func (c *relayConn) Close() error {
 
 // allowedDst tells whether the relay may send to ua: an address the filter
 // allows and, on the relay's own addresses, a port of the relay range.
-func (c *relayConn) allowedDst(ua *net.UDPAddr) bool {
+func (c *relayConn) allowedDst(ua *net.UDPAddr) (netip.AddrPort, bool) {
 	ip, ok := netip.AddrFromSlice(ua.IP)
 	if !ok || ua.Port <= 0 || ua.Port > 65535 {
-		return false
+		return netip.AddrPort{}, false
 	}
 	ap := netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port))
 	if last := c.okDst.Load(); last != nil && *last == ap {
-		return true
+		return ap, true
 	}
 	f := c.r.filter
 	if !f.Allowed(ap.Addr()) || (f.Own(ap.Addr()) && (ua.Port < c.r.cfg.MinPort || ua.Port > c.r.cfg.MaxPort)) {
-		return false
+		return ap, false
 	}
 	c.okDst.Store(&ap)
-	return true
+	return ap, true
 }
 
 // WriteTo sends a client's data to a peer. A dropped packet reports
 // success: UDP loses packets, and an error would end the allocation.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
-	if !ok || !c.allowedDst(ua) {
+	if !ok {
 		c.r.dropped.Add(1)
 		return len(p), nil
 	}
-	if c.out.rate > 0 && !c.out.take(len(p), c.r.elapsed()) {
+	ap, ok := c.allowedDst(ua)
+	if !ok {
 		c.r.dropped.Add(1)
 		return len(p), nil
 	}
+	var now int64
+	if c.out.rate > 0 || c.listener != nil {
+		now = c.r.elapsed()
+	}
+	if c.out.rate > 0 && !c.out.take(len(p), now) {
+		c.r.dropped.Add(1)
+		return len(p), nil
+	}
+	c.learn(p, ua, ap, now)
 	var n int
 	var err error
 	if c.udp != nil {
@@ -592,9 +738,75 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return n, err
 }
 
+// learn remembers the channel of a client's ChannelData that pion is
+// relaying to peer, for both directions. pion calls WriteTo from the
+// listener's read goroutine with the data still in the buffer the listener
+// read it into, after it found the channel bound to peer: p then starts 4
+// bytes into the listener's last datagram, whose first two bytes are the
+// channel number.
+func (c *relayConn) learn(p []byte, ua *net.UDPAddr, peer netip.AddrPort, now int64) {
+	l := c.listener
+	if l == nil || len(p) == 0 || len(l.last) < 4+len(p) || &l.last[4] != &p[0] || l.last[0]&0xc0 != 0x40 {
+		return
+	}
+	ch := [2]byte(l.last[:2])
+	key := fwdKey{src: l.lastSrc, ch: ch}
+	if f := l.fwd[key]; f != nil && f.c == c && f.peer == ua {
+		f.at = now
+	} else {
+		if len(l.fwd) >= maxListenAddrs {
+			clear(l.fwd)
+		}
+		l.fwd[key] = &fwd{c: c, peer: ua, at: now}
+	}
+	if c.poll == nil {
+		return
+	}
+	if rt := c.route.Load(); rt == nil || rt.peer != peer || rt.ch != ch || rt.client != l.lastSrc {
+		c.route.Store(&route{peer: peer, ch: ch, client: l.lastSrc, listener: l})
+	}
+	// Confirming every 10 ms is plenty and keeps the poller's cache line
+	// mostly unwritten.
+	if now-c.routeAt.Load() > int64(10*time.Millisecond) {
+		c.routeAt.Store(now)
+	}
+}
+
+// deliver passes on a peer's datagram read by the poller: it returns the
+// route to send it on as ChannelData straight to the client when it comes
+// from the peer of the channel the client is using, else hands it to
+// pion's goroutine (ReadFrom), which looks up the channel or permission
+// itself, and returns nil.
+func (c *relayConn) deliver(data []byte, src netip.AddrPort) *route {
+	now := c.r.elapsed()
+	if c.in.rate > 0 && !c.in.take(len(data), now) {
+		c.r.dropped.Add(1)
+		return nil
+	}
+	c.r.fromPeers.Add(int64(len(data)))
+	c.r.packets.Add(1)
+	if rt := c.route.Load(); rt != nil && rt.peer == src && now-c.routeAt.Load() <= routeFresh {
+		return rt
+	}
+	select {
+	case c.inbox <- inPacket{b: bytes.Clone(data), src: src}:
+	default:
+		c.r.dropped.Add(1) // pion is not keeping up: UDP loses it
+	}
+	return nil
+}
+
 // ReadFrom receives a peer's data for the client, dropping what exceeds the
 // bandwidth limit.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.poll != nil {
+		select {
+		case pk := <-c.inbox:
+			return copy(p, pk.b), c.srcAddr(pk.src), nil
+		case <-c.done:
+			return 0, nil, net.ErrClosed
+		}
+	}
 	for {
 		n, addr, err := c.read(p)
 		if err != nil {
@@ -621,11 +833,16 @@ func (c *relayConn) read(p []byte) (int, net.Addr, error) {
 	if err != nil {
 		return n, nil, err
 	}
+	return n, c.srcAddr(ap), nil
+}
+
+// srcAddr is ap as the previous source address when it is the same.
+func (c *relayConn) srcAddr(ap netip.AddrPort) *net.UDPAddr {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	if l := c.lastSrc; l == nil || l.Port != int(ap.Port()) || !sameIP(l.IP, ap.Addr()) {
 		c.lastSrc = net.UDPAddrFromAddrPort(ap)
 	}
-	return n, c.lastSrc, nil
+	return c.lastSrc
 }
 
 // sameIP compares a net.IP with a netip.Addr without allocating.

@@ -14,12 +14,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -512,5 +515,150 @@ func TestRelayBandwidthLimit(t *testing.T) {
 	}
 	if d := r.Stats().PacketsDropped; d < 70 {
 		t.Fatalf("%d packets counted as dropped, want at least 70", d)
+	}
+}
+
+// TestRelayPeersReachClient sends from two peers back to a client: the
+// one the client sends to on a channel (relayed by the poller straight to
+// the client) and another of the same IP (permission only, relayed by
+// pion as a Data indication). Both arrive whole and from the right address,
+// many times over.
+func TestRelayPeersReachClient(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.MinPort, c.MaxPort = 23000, 23999 })
+	var peers []net.PacketConn
+	for p := 23500; p < 23999 && len(peers) < 2; p++ {
+		if pc, err := net.ListenPacket("udp4", "127.0.0.2:"+strconv.Itoa(p)); err == nil {
+			peers = append(peers, pc)
+			defer pc.Close()
+		}
+	}
+	if len(peers) < 2 {
+		t.Fatal("no free ports in the relay range for the peers")
+	}
+	a, b := peers[0], peers[1]
+	user, pass := r.Credentials("tag.peers", time.Now().Add(time.Hour))
+	_, relayConn, err := turnClient(t, r, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	buf := make([]byte, 1500)
+	var relayAddr net.Addr
+	// The client's first packets create the permission and bind a channel.
+	for i := 0; i < 20; i++ {
+		if _, err := relayConn.WriteTo([]byte("hello"), a.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		a.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var n int
+		if n, relayAddr, err = a.ReadFrom(buf); err != nil || string(buf[:n]) != "hello" {
+			t.Fatalf("peer a got %q, %v", buf[:n], err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 0; i < 200; i++ {
+		from, msg := a, fmt.Sprintf("from a %d, %s", i, strings.Repeat("x", i))
+		if i%2 == 1 {
+			from, msg = b, fmt.Sprintf("from b %d", i)
+		}
+		if _, err := from.WriteTo([]byte(msg), relayAddr); err != nil {
+			t.Fatal(err)
+		}
+		relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, src, err := relayConn.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("packet %d: the client got %q, %v; want %q", i, buf[:n], err, msg)
+		}
+		if src.String() != from.LocalAddr().String() {
+			t.Fatalf("packet %d came from %v, want %v", i, src, from.LocalAddr())
+		}
+		if i%2 == 0 {
+			// Keep the client's channel in use, as a call does.
+			if _, err := relayConn.WriteTo([]byte("hello"), a.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			a.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := a.ReadFrom(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The first peer's packets took the poller's route (on Linux).
+	if runtime.GOOS == "linux" {
+		want := netip.MustParseAddrPort(a.LocalAddr().String())
+		found := false
+		r.mu.Lock()
+		for c := range r.conns {
+			if rt := c.route.Load(); c.poll != nil && rt != nil && rt.peer == want {
+				found = true
+			}
+		}
+		r.mu.Unlock()
+		if !found {
+			t.Fatal("no relay connection learned the client's channel to peer a")
+		}
+	}
+	// The client's side too: the listener relays the channel itself.
+	found := false
+	for _, pc := range r.udp {
+		if l, ok := pc.(*listenConn); ok {
+			for _, f := range l.fwd {
+				if f.peer.String() == a.LocalAddr().String() {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no listener learned the client's channel to peer a")
+	}
+}
+
+// TestRelayChannelStopsAtExpiry keeps a channel busy across the expiry of
+// the credential: the packets the listener relays without pion stop with
+// the allocation, not up to fwdFresh later.
+func TestRelayChannelStopsAtExpiry(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.MinPort, c.MaxPort = 24000, 24999 })
+	var peer net.PacketConn
+	for p := 24500; p < 24999 && peer == nil; p++ {
+		peer, _ = net.ListenPacket("udp4", "127.0.0.2:"+strconv.Itoa(p))
+	}
+	if peer == nil {
+		t.Fatal("no free port for the peer")
+	}
+	defer peer.Close()
+	expires := time.Unix(time.Now().Unix()+2, 0) // credentials count whole seconds
+	user, pass := r.Credentials("tag.exp", expires)
+	_, relayConn, err := turnClient(t, r, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	got := make(chan time.Time, 1000)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			peer.SetReadDeadline(time.Now().Add(4 * time.Second))
+			if _, _, err := peer.ReadFrom(buf); err != nil {
+				close(got)
+				return
+			}
+			got <- time.Now()
+		}
+	}()
+	for time.Now().Before(expires.Add(500 * time.Millisecond)) {
+		_, _ = relayConn.WriteTo([]byte("ping"), peer.LocalAddr())
+		time.Sleep(5 * time.Millisecond)
+	}
+	n, last := 0, time.Time{}
+	for at := range got {
+		n, last = n+1, at
+	}
+	if n < 50 {
+		t.Fatalf("only %d packets reached the peer before expiry", n)
+	}
+	// The expiry timer runs on the relay's clock: allow for scheduling.
+	if last.After(expires.Add(50 * time.Millisecond)) {
+		t.Fatalf("the peer still received a packet %v after the credential expired", last.Sub(expires))
 	}
 }
