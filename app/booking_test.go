@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -504,4 +505,93 @@ func TestSlotTakenAlternatives(t *testing.T) {
 	if prev := starts[k-1]; alts[0].ID != prev.ID {
 		t.Fatalf("nearest is %s, want %s", alts[0].ID, prev.ID)
 	}
+}
+
+// TestClaimFlight: a booking that finds another claim on its way for the
+// same slot waits for it. If that claim failed (its own patient's rules),
+// the waiting booking claims and books; if it booked the slot, the waiting
+// one is told "just taken" with alternatives, without a claim of its own.
+// A retry with an idempotency key never waits. The first claim is held by
+// the test, so the order is certain.
+func TestClaimFlight(t *testing.T) {
+	f := newBookingFixture(t, nil)
+	ts := f.ts
+	ctx := context.Background()
+	starts := f.starts(t, f.visit)
+	a := ts.addUser(t, "flight-a@example.org", "Flight A", store.RolePatient, "").User
+	b := ts.addUser(t, "flight-b@example.org", "Flight B", store.RolePatient, "").User
+	book := func(u *store.User, slot, key string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := ts.srv.book(ctx, bookRequest{SlotID: slot, TypeID: f.visit.ID, Patient: u, ActorID: u.ID, Key: key})
+			done <- err
+		}()
+		return done
+	}
+	waiting := func(done <-chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("the booking did not wait for the claim on its way: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	appts := func() int { return countRows(t, ts, "appointments") }
+
+	// The first claim fails: the waiting booking goes on and books.
+	slot := starts[0].ID
+	flight, err := ts.srv.claimTurn(ctx, slot, false, func() {})
+	if err != nil || flight == nil {
+		t.Fatalf("claimTurn: %v %v", flight, err)
+	}
+	done := book(b, slot, "")
+	waiting(done)
+	ts.srv.claimDone(slot, flight, false)
+	if err := <-done; err != nil {
+		t.Fatalf("after a failed first claim: %v", err)
+	}
+
+	// The first claim booked: the waiting booking is refused at once.
+	slot = starts[1].ID
+	flight, _ = ts.srv.claimTurn(ctx, slot, false, func() {})
+	before := appts()
+	done = book(a, slot, "")
+	waiting(done)
+	ts.srv.claimDone(slot, flight, true)
+	var e *Error
+	if err := <-done; !errors.As(err, &e) || e.Code != ECodeSlotTaken || len(e.Details["alternatives"].([]map[string]string)) == 0 {
+		t.Fatalf("after a winning first claim: %v", err)
+	}
+	if appts() != before {
+		t.Fatal("the refused booking wrote an appointment")
+	}
+
+	// An idempotent retry does not wait: the writer decides.
+	slot = starts[2].ID
+	flight, _ = ts.srv.claimTurn(ctx, slot, false, func() {})
+	select {
+	case err := <-book(a, slot, "retry-1"):
+		if err != nil {
+			t.Fatalf("idempotent booking beside a claim on its way: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idempotent booking waited for another claim")
+	}
+	ts.srv.claimDone(slot, flight, false)
+
+	// A booking whose context ends while it waits gives up.
+	slot = starts[3].ID
+	flight, _ = ts.srv.claimTurn(ctx, slot, false, func() {})
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := ts.srv.book(cctx, bookRequest{SlotID: slot, TypeID: f.visit.ID, Patient: b, ActorID: b.ID})
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled wait: %v", err)
+	}
+	ts.srv.claimDone(slot, flight, false)
 }
