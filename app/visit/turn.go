@@ -114,9 +114,10 @@ type Relay struct {
 
 	checks chan struct{} // running pre-visit checks (check.go)
 
-	mu    sync.Mutex
-	quota map[string]int // credential → allocations held
-	conns map[*relayConn]struct{}
+	mu      sync.Mutex
+	quota   map[string]int         // credential → allocations held
+	pending map[string][]time.Time // credential → quota granted, allocation not made yet
+	conns   map[*relayConn]struct{}
 
 	allocs, allocsTotal, toPeers, fromPeers, packets atomic.Int64
 	refused, dropped, authFail, quotaRefused         atomic.Int64
@@ -143,7 +144,7 @@ func Start(cfg Config) (*Relay, error) {
 	if cfg.MinPort > cfg.MaxPort || cfg.MaxPort > 65535 {
 		return nil, fmt.Errorf("turn: relay port range %d-%d is not valid", cfg.MinPort, cfg.MaxPort)
 	}
-	r := &Relay{cfg: cfg, now: cfg.Now, epoch: cfg.Now(), secret: cfg.Secret, quota: map[string]int{}, conns: map[*relayConn]struct{}{},
+	r := &Relay{cfg: cfg, now: cfg.Now, epoch: cfg.Now(), secret: cfg.Secret, quota: map[string]int{}, pending: map[string][]time.Time{}, conns: map[*relayConn]struct{}{},
 		checks: make(chan struct{}, checkSlots)}
 	if len(r.secret) == 0 {
 		r.secret = make([]byte, 32)
@@ -211,6 +212,14 @@ func Start(cfg Config) (*Relay, error) {
 			OnAllocationCreated: func(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
 				r.allocs.Add(1)
 				r.allocsTotal.Add(1)
+				r.mu.Lock()
+				r.quota[user]++
+				if p := r.pending[user]; len(p) > 1 {
+					r.pending[user] = p[1:]
+				} else {
+					delete(r.pending, user)
+				}
+				r.mu.Unlock()
 			},
 			OnAllocationDeleted: func(_, _ net.Addr, _, user, _ string) {
 				r.allocs.Add(-1)
@@ -477,17 +486,46 @@ func (r *Relay) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
 	return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, r.password(ra.Username)), true
 }
 
-// allowAllocation is the per-credential allocation quota.
+// allowAllocation is the per-credential allocation quota. pion asks it
+// before making the allocation, which can still fail (no relay port left):
+// so a grant is only pending until OnAllocationCreated counts the
+// allocation, and a grant that no allocation followed within
+// pendingGrant is forgotten rather than held against the credential.
 func (r *Relay) allowAllocation(user, _ string, _ net.Addr) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cfg.UserQuota > 0 && r.quota[user] >= r.cfg.UserQuota {
+	now := time.Now()
+	p := r.pending[user]
+	for len(p) > 0 && now.Sub(p[0]) > pendingGrant {
+		p = p[1:]
+	}
+	if r.cfg.UserQuota > 0 && r.quota[user]+len(p) >= r.cfg.UserQuota {
+		r.pending[user] = p
+		if len(p) == 0 {
+			delete(r.pending, user)
+		}
 		r.quotaRefused.Add(1)
 		return false
 	}
-	r.quota[user]++
+	r.pending[user] = append(p, now)
 	return true
 }
+
+// grantFailed forgets a pending quota grant of user whose allocation could
+// not be made.
+func (r *Relay) grantFailed(user string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.pending[user]; len(p) > 1 {
+		r.pending[user] = p[:len(p)-1]
+	} else {
+		delete(r.pending, user)
+	}
+}
+
+// pendingGrant is how long a quota grant waits for its allocation: pion
+// makes it right after asking, in the same request.
+const pendingGrant = 5 * time.Second
 
 // credentialExpiry reads the expiry from a TURN REST username.
 func credentialExpiry(username string) time.Time {
@@ -571,6 +609,7 @@ func (g *relayGen) Validate() error { return g.inner.Validate() }
 func (g *relayGen) AllocatePacketConn(c turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
 	pc, addr, err := g.inner.AllocatePacketConn(c)
 	if err != nil {
+		g.r.grantFailed(c.UserID)
 		return nil, nil, err
 	}
 	return g.r.wrap(pc, c.UserID, g.listener, g.poll), addr, nil

@@ -367,6 +367,43 @@ func TestRelayQuota(t *testing.T) {
 	}
 }
 
+// TestRelayQuotaFailedAllocations: an allocation the quota let through but
+// that could not be made (no relay port left) is not held against the
+// credential: once its one real allocation ends it may allocate again.
+func TestRelayQuotaFailedAllocations(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	r := startRelay(t, func(c *Config) { c.UserQuota, c.MinPort, c.MaxPort = 2, port, port })
+	user, pass := r.Credentials("tag.s", time.Now().Add(time.Hour))
+	_, first, err := turnClient(t, r, user, pass)
+	if err != nil {
+		t.Fatalf("first allocation: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, _, err := turnClient(t, r, user, pass); err == nil {
+			t.Fatal("an allocation succeeded with the only relay port taken")
+		}
+	}
+	first.Close() // deallocates (a refresh with lifetime 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Stats().Allocations != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first allocation did not end: %+v", r.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, _, err := turnClient(t, r, user, pass); err != nil {
+		t.Fatalf("allocating again after failed attempts: %v (%+v)", err, r.Stats())
+	}
+	if q := r.Stats().QuotaRefusals; q != 0 {
+		t.Fatalf("%d quota refusals for a credential that never held more than one allocation", q)
+	}
+}
+
 func TestPeerFilter(t *testing.T) {
 	t.Parallel()
 	f := NewPeerFilter([]netip.Addr{netip.MustParseAddr("203.0.113.9")}, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")})
