@@ -75,38 +75,53 @@ func (p *participant) callStats() callStats {
 // waitCall polls until the remote video is decoded over a relayed pair.
 func (p *participant) waitCall(what string) callStats {
 	p.t.Helper()
+	return waitDecoded(p.t, p.who, what, p.callStats)
+}
+
+// waitState polls until the room's data-state is want.
+func (p *participant) waitState(want string) {
+	p.t.Helper()
+	waitRoomState(p.t, p.who, want, func() string {
+		s, err := chromedp.Run(p.step(), chromedp.Evaluate[string](`document.getElementById("visit-room").dataset.state`))
+		if err != nil {
+			p.fail("read the room's state", err)
+		}
+		return s
+	})
+}
+
+// waitDecoded polls read (either browser's statistics) until the remote
+// video is decoded over a selected pair, and fails the test after 20 s.
+func waitDecoded(t testing.TB, who, what string, read func() callStats) callStats {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var st callStats
 	for time.Now().Before(deadline) {
-		st = p.callStats()
+		st = read()
 		if len(st.Errors) > 0 {
-			p.t.Fatalf("%s: %s: ICE candidate errors %v (TURN refused?)", p.who, what, st.Errors)
+			t.Fatalf("%s: %s: ICE candidate errors %v (TURN refused?)", who, what, st.Errors)
 		}
 		if st.Width > 0 && st.Frames > 0 && st.Local != "" && st.First > 0 {
 			return st
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	p.t.Fatalf("%s: %s: no remote video decoded within 20 s: %+v", p.who, what, st)
+	t.Fatalf("%s: %s: no remote video decoded within 20 s: %+v", who, what, st)
 	return st
 }
 
-// waitState polls until the room's data-state is want.
-func (p *participant) waitState(want string) {
-	p.t.Helper()
+// waitRoomState polls read until the room's state is want (15 s at most).
+func waitRoomState(t testing.TB, who, want string, read func() string) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	got := ""
 	for time.Now().Before(deadline) {
-		s, err := chromedp.Run(p.step(), chromedp.Evaluate[string](`document.getElementById("visit-room").dataset.state`))
-		if err != nil {
-			p.fail("read the room's state", err)
-		}
-		if got = s; got == want {
+		if got = read(); got == want {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	p.t.Fatalf("%s: the room is %q, want %q", p.who, got, want)
+	t.Fatalf("%s: the room is %q, want %q", who, got, want)
 }
 
 func TestBrowserVideoVisit(t *testing.T) {

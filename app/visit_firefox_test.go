@@ -32,35 +32,17 @@ func (p *ffTab) callStats() callStats {
 // waitCall polls until the remote video is decoded over a selected pair.
 func (p *ffTab) waitCall(what string) callStats {
 	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var st callStats
-	for time.Now().Before(deadline) {
-		st = p.callStats()
-		if len(st.Errors) > 0 {
-			p.t.Fatalf("%s (Firefox): %s: ICE candidate errors %v (TURN refused?)", p.who, what, st.Errors)
-		}
-		if st.Width > 0 && st.Frames > 0 && st.Local != "" && st.First > 0 {
-			return st
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	p.t.Fatalf("%s (Firefox): %s: no remote video decoded within 20 s: %+v", p.who, what, st)
-	return st
+	return waitDecoded(p.t, p.who+" (Firefox)", what, p.callStats)
 }
 
 // waitState polls until the room's data-state is want.
 func (p *ffTab) waitState(want string) {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	got := ""
-	for time.Now().Before(deadline) {
+	waitRoomState(p.t, p.who+" (Firefox)", want, func() string {
+		var got string
 		p.eval("read the room's state", `document.getElementById("visit-room").dataset.state`, &got)
-		if got == want {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	p.t.Fatalf("%s (Firefox): the room is %q, want %q", p.who, got, want)
+		return got
+	})
 }
 
 // sendChat types a message in the chat box and sends it, as a person does.
